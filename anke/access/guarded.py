@@ -1,0 +1,156 @@
+"""Guarded reads and writes shared by every domain app's actions.
+
+The pattern of DESIGN.md §2 in one place: look the object up through the access policy (missing and
+not-yours are the same 404, and the refusal is audited); in one transaction lock it, check the
+version, validate, save only the changed fields and record the event; re-check that the actor can
+still see what they saved.
+"""
+
+from collections.abc import Iterable
+
+from django.core.exceptions import ValidationError
+from django.db import models, transaction
+from django.utils.translation import gettext as _
+
+from anke.access.policy import has_permission, scope_q
+from anke.audit.catalogue import Event, Outcome
+from anke.audit.recorder import record
+from anke.core.context import Actor
+from anke.core.errors import ActionDenied, NotVisible, StaleVersion
+
+
+def object_type_of(model) -> str:
+    return model._meta.model_name
+
+
+def deny(actor: Actor, event: Event, model, object_ids: Iterable, reason: str):
+    """Record a refusal (outside any transaction that would roll it back) and raise it."""
+    record(actor, event, object_type=object_type_of(model), object_ids=object_ids,
+           outcome=Outcome.DENIED, reason=reason)
+    if reason == "not_visible":
+        raise NotVisible()
+    raise ActionDenied()
+
+
+def access_object(actor: Actor, queryset: models.QuerySet, pk, event: Event,
+                  action: str = "view"):
+    """The object ``pk`` if ``actor`` may perform ``action`` on it.
+
+    Not visible at all → NotVisible (404). Visible but not for this action → ActionDenied (403).
+    Both are audited as denied. A malformed id is simply not found.
+    """
+    model = queryset.model
+    user = actor.user
+    try:
+        model._meta.pk.to_python(pk)
+    except ValidationError:
+        deny(actor, event, model, [], "not_visible")
+    visible = queryset.visible_to(user, "view")
+    obj = visible.filter(pk=pk).first()
+    if obj is None:
+        deny(actor, event, model, [pk], "not_visible")
+    if action != "view" and not queryset.visible_to(user, action).filter(pk=pk).exists():
+        deny(actor, event, model, [pk], "not_permitted")
+    return obj
+
+
+def require_permission(actor: Actor, permission: str, event: Event, model) -> None:
+    if not has_permission(actor.user, permission):
+        deny(actor, event, model, [], "not_permitted")
+
+
+def parent_for_new(actor: Actor, parents: models.QuerySet, parent_id, permission: str,
+                   event: Event, model):
+    """The customer a new record is added to: visible to the actor (else 404) and inside the
+    scope of ``permission`` (else 403)."""
+    parent = access_object(actor, parents, parent_id, event)
+    q = scope_q(actor.user, permission, "")
+    if q is None or not parents.model.objects.filter(q, pk=parent.pk).exists():
+        deny(actor, event, model, [parent.pk], "not_permitted")
+    return parent
+
+
+def create_child(actor: Actor, parents: models.QuerySet, parent_id, model, *, data: dict,
+                 allowed: Iterable[str], event: Event, **extra) -> models.Model:
+    """Create a record of a customer (deal, ticket…) after checking fields and scope."""
+    check_fields(model, data, allowed)
+    resource = model.objects.resource
+    parent = parent_for_new(actor, parents, parent_id, f"{resource}.create", event, model)
+    with transaction.atomic():
+        return save_new(actor, model(customer=parent, **data, **extra), event)
+
+
+def audit_read(actor: Actor, event: Event, model, objects: Iterable, *,
+               fields: Iterable[str] = (), reason: str = "") -> None:
+    """Record a read of ``objects`` before they are returned (an error here fails the request)."""
+    record(actor, event, object_type=object_type_of(model),
+           object_ids=[obj.pk for obj in objects], fields=fields, reason=reason)
+
+
+def check_fields(model, data: dict, allowed: Iterable[str]) -> None:
+    unknown = set(data) - set(allowed)
+    if unknown:
+        raise ValidationError({name: _("This field cannot be set.") for name in sorted(unknown)})
+
+
+def _value(obj, name):
+    field = obj._meta.get_field(name)
+    return getattr(obj, field.attname)
+
+
+def save_new(actor: Actor, obj: models.Model, event: Event, *, exclude_clean=()) -> models.Model:
+    """Validate, insert and audit a new object inside the caller's transaction."""
+    obj.full_clean(exclude=list(exclude_clean))
+    obj.save(force_insert=True)
+    fields = [f.name for f in obj._meta.concrete_fields if f.editable and not f.primary_key]
+    record(actor, event, object_type=object_type_of(type(obj)), object_ids=[obj.pk],
+           fields=fields)
+    return obj
+
+
+def _locked(queryset: models.QuerySet, pk) -> models.Model:
+    obj = queryset.select_for_update().filter(pk=pk).first()
+    if obj is None:  # removed or reassigned between the check and the lock
+        raise NotVisible()
+    return obj
+
+
+def update_object(actor: Actor, queryset: models.QuerySet, pk, *, changes: dict, version: int,
+                  event: Event, allowed: Iterable[str], before_save=None) -> models.Model:
+    """Apply ``changes`` to ``pk`` if the actor may edit it and nobody changed it since ``version``.
+
+    ``before_save(obj, changed)`` may check rules that depend on the new values (for example
+    that a reassignment is permitted); it runs inside the transaction.
+    """
+    check_fields(queryset.model, changes, allowed)
+    access_object(actor, queryset, pk, event, "edit")
+    with transaction.atomic():
+        obj = _locked(queryset.visible_to(actor.user, "edit"), pk)
+        if obj.version != version:
+            raise StaleVersion(obj.version)
+        before = {name: _value(obj, name) for name in changes}
+        for name, value in changes.items():
+            setattr(obj, name, value)
+        obj.full_clean()
+        changed = sorted(name for name in changes if _value(obj, name) != before[name])
+        if before_save:
+            before_save(obj, changed)
+        if changed:
+            obj.version += 1
+            fields = [obj._meta.get_field(n) for n in changed]
+            update_fields = [f.name for f in fields if f.concrete and not f.many_to_many]
+            obj.save(update_fields=[*update_fields, "version", "updated_at"])
+        record(actor, event, object_type=object_type_of(type(obj)), object_ids=[obj.pk],
+               fields=changed)
+    return obj
+
+
+def delete_object(actor: Actor, queryset: models.QuerySet, pk, *, event: Event,
+                  version: int | None = None) -> None:
+    access_object(actor, queryset, pk, event, "delete")
+    with transaction.atomic():
+        obj = _locked(queryset.visible_to(actor.user, "delete"), pk)
+        if version is not None and obj.version != version:
+            raise StaleVersion(obj.version)
+        record(actor, event, object_type=object_type_of(type(obj)), object_ids=[obj.pk])
+        obj.delete()

@@ -1,0 +1,42 @@
+"""Who is acting: the context every action and audited read receives.
+
+An ``Actor`` carries the user plus the facts the audit trail needs (IP, user agent, request id,
+how they authenticated). Web views and the API build it from the request; the CLI and background
+jobs build it with ``Actor.system``.
+"""
+
+import hashlib
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Actor:
+    user: Any
+    ip: str | None = None
+    user_agent: str = ""
+    request_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    auth_method: str = "system"
+    session_ref: str = ""
+    token_id: int | None = None
+
+    @classmethod
+    def from_request(cls, request) -> "Actor":
+        auth = getattr(request, "auth", None)
+        token_id = getattr(auth, "pk", None)
+        session_key = getattr(getattr(request, "session", None), "session_key", None) or ""
+        return cls(
+            user=request.user,
+            ip=getattr(request, "client_ip", None),
+            user_agent=request.headers.get("User-Agent", "")[:300],
+            request_id=getattr(request, "request_id", uuid.uuid4().hex),
+            auth_method="token" if token_id else ("session" if session_key else "anonymous"),
+            # A hash, never the session key itself: the trail must not hand out live sessions.
+            session_ref=hashlib.sha256(session_key.encode()).hexdigest()[:16] if session_key else "",
+            token_id=token_id,
+        )
+
+    @classmethod
+    def system(cls, user=None, *, method: str = "cli") -> "Actor":
+        return cls(user=user, auth_method=method)

@@ -1,0 +1,25 @@
+"""Domain errors raised by actions and guarded reads; the web and API edges translate them."""
+
+from django.utils.translation import gettext_lazy as _
+
+
+class NotVisible(Exception):
+    """The object does not exist *or* the actor may not see it: callers answer 404 for both."""
+
+
+class ActionDenied(Exception):
+    """The actor sees the object but may not perform this action on it."""
+
+    def __init__(self, message=None):
+        super().__init__(message or _("You do not have permission to do this."))
+
+
+class StaleVersion(Exception):
+    """The edit started from an older version than the one stored."""
+
+    def __init__(self, current_version: int):
+        self.current_version = current_version
+        super().__init__(
+            _("Someone else changed this record while you were editing it. "
+              "Reload it and apply your change again.")
+        )

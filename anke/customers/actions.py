@@ -1,0 +1,174 @@
+"""Domain actions for customers and contact persons: the only code that changes them."""
+
+from collections.abc import Iterable
+
+from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils.translation import gettext as _
+
+from anke.access.guarded import (
+    access_object,
+    audit_read,
+    check_fields,
+    create_child,
+    delete_object,
+    deny,
+    require_permission,
+    save_new,
+    update_object,
+)
+from anke.access.policy import has_permission
+from anke.audit.catalogue import Event
+from anke.audit.recorder import record_each
+from anke.core.context import Actor
+from anke.core.errors import ActionDenied
+from anke.customers.models import ContactPerson, Customer, Tag
+
+CUSTOMER_FIELDS = (
+    "kind", "name", "company", "stage", "source", "phone", "email", "province", "city",
+    "district", "street", "id_number", "credit_code", "birthday", "website", "preferences",
+    "notes",
+)
+CONTACT_FIELDS = ("name", "title", "phone", "email", "is_primary", "notes")
+
+
+def _resolve_owner(actor: Actor, owner, event: Event):
+    """The owner to set: the actor by default; anyone else needs ``customer.reassign``."""
+    User = get_user_model()
+    if owner is None or owner == "":
+        return actor.user
+    if not isinstance(owner, User):
+        owner = User.objects.filter(pk=owner, is_active=True).first()
+        if owner is None:
+            raise ValidationError({"owner": _("Choose an active user.")})
+    if owner.pk != actor.user.pk and not has_permission(actor.user, "customer.reassign"):
+        deny(actor, event, Customer, [], "not_permitted")
+    if not owner.is_active:
+        raise ValidationError({"owner": _("Choose an active user.")})
+    return owner
+
+
+def _tags_from_names(names: Iterable[str]) -> list[Tag]:
+    cleaned = []
+    for name in names:
+        name = str(name).strip()
+        if not name or len(name) > 50:
+            raise ValidationError({"tags": _("A tag is 1 to 50 characters long.")})
+        cleaned.append(name)
+    existing = {t.name: t for t in Tag.objects.filter(name__in=cleaned)}
+    for name in cleaned:
+        if name not in existing:
+            existing[name] = Tag.objects.create(name=name)
+    return [existing[name] for name in dict.fromkeys(cleaned)]
+
+
+def _assert_visible(actor: Actor, customer: Customer) -> None:
+    """Re-check after a write: the actor must still see what they saved."""
+    if not Customer.objects.visible_to(actor.user, "view").filter(pk=customer.pk).exists():
+        raise ActionDenied(_("You would no longer be able to see this customer."))
+
+
+def create_customer(actor: Actor, *, data: dict) -> Customer:
+    """Create a customer owned by the actor (or, with the reassign right, by someone else)."""
+    data = dict(data)
+    tags = data.pop("tags", None) or []
+    owner = data.pop("owner", None)
+    check_fields(Customer, data, CUSTOMER_FIELDS)
+    require_permission(actor, "customer.create", Event.CUSTOMER_CREATE, Customer)
+    owner = _resolve_owner(actor, owner, Event.CUSTOMER_CREATE)
+    with transaction.atomic():
+        customer = Customer(**data, owner=owner, department_id=owner.department_id,
+                            region_id=owner.region_id)
+        save_new(actor, customer, Event.CUSTOMER_CREATE)
+        if tags:
+            customer.tags.set(_tags_from_names(tags))
+        _assert_visible(actor, customer)
+    return customer
+
+
+def create_customers(actor: Actor, rows: list[dict], *, owners: list | None = None) -> list:
+    """Create many customers in one transaction: all are valid and saved, or none is.
+
+    Used by the demo loader and importers. Errors name the row (1-based) and the field.
+    """
+    require_permission(actor, "customer.create", Event.CUSTOMER_CREATE, Customer)
+    owners = owners or [actor.user] * len(rows)
+    if any(o.pk != actor.user.pk for o in owners) and not has_permission(
+            actor.user, "customer.reassign"):
+        deny(actor, Event.CUSTOMER_CREATE, Customer, [], "not_permitted")
+    customers, errors = [], {}
+    for line, (row, owner) in enumerate(zip(rows, owners, strict=True), start=1):
+        try:
+            check_fields(Customer, row, CUSTOMER_FIELDS)
+            customer = Customer(**row, owner=owner, department_id=owner.department_id,
+                                region_id=owner.region_id)
+            customer.full_clean(exclude=["owner"])
+        except ValidationError as error:
+            errors[line] = error.message_dict
+            continue
+        customers.append(customer)
+    if errors:
+        raise ValidationError({f"row {line}": str(e) for line, e in errors.items()})
+    with transaction.atomic():
+        Customer.objects.bulk_create(customers, batch_size=500)
+        record_each(actor, Event.CUSTOMER_CREATE, object_type="customer",
+                    object_ids=[c.pk for c in customers], fields=CUSTOMER_FIELDS)
+    return customers
+
+
+def update_customer(actor: Actor, pk, *, changes: dict, version: int) -> Customer:
+    """Change a customer's fields, tags or owner, starting from ``version``."""
+    changes = dict(changes)
+    tags = changes.pop("tags", None)
+    owner = changes.pop("owner", None)
+    if owner is not None:
+        owner = _resolve_owner(actor, owner, Event.CUSTOMER_UPDATE)
+        changes.update(owner=owner, department_id=owner.department_id, region_id=owner.region_id)
+
+    def before_save(customer, changed):
+        if tags is not None:
+            new_tags = _tags_from_names(tags)
+            if {t.pk for t in new_tags} != set(customer.tags.values_list("pk", flat=True)):
+                customer.tags.set(new_tags)
+                changed.append("tags")
+
+    with transaction.atomic():
+        customer = update_object(
+            actor, Customer.objects, pk, changes=changes, version=version,
+            event=Event.CUSTOMER_UPDATE,
+            allowed=(*CUSTOMER_FIELDS, "owner", "department_id", "region_id"),
+            before_save=before_save,
+        )
+        _assert_visible(actor, customer)
+    return customer
+
+
+def delete_customer(actor: Actor, pk, *, version: int | None = None) -> None:
+    """Delete a customer with its contacts, deals, activities, tasks, orders and tickets."""
+    delete_object(actor, Customer.objects, pk, event=Event.CUSTOMER_DELETE, version=version)
+
+
+def view_customer(actor: Actor, pk) -> Customer:
+    """The customer ``pk`` for display; the view is audited before it is returned."""
+    customer = access_object(actor, Customer.objects.select_related(
+        "owner", "department", "region"), pk, Event.CUSTOMER_VIEW)
+    audit_read(actor, Event.CUSTOMER_VIEW, Customer, [customer])
+    return customer
+
+
+# --- contact persons ----------------------------------------------------------------------------
+
+
+def create_contact(actor: Actor, customer_id, *, data: dict) -> ContactPerson:
+    return create_child(actor, Customer.objects, customer_id, ContactPerson, data=data,
+                        allowed=CONTACT_FIELDS, event=Event.CONTACT_CREATE)
+
+
+def update_contact(actor: Actor, pk, *, changes: dict, version: int) -> ContactPerson:
+    return update_object(actor, ContactPerson.objects, pk, changes=changes, version=version,
+                         event=Event.CONTACT_UPDATE, allowed=CONTACT_FIELDS)
+
+
+def delete_contact(actor: Actor, pk, *, version: int | None = None) -> None:
+    delete_object(actor, ContactPerson.objects, pk, event=Event.CONTACT_DELETE, version=version)

@@ -1,0 +1,164 @@
+"""Customers (individuals and companies), their contact persons and tags."""
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+from anke.access.querysets import ScopedQuerySet
+from anke.core.fields import (
+    ChineseIdNumberField,
+    Classification,
+    ClassifiedCharField,
+    ClassifiedDateField,
+    ClassifiedEmailField,
+    ClassifiedTextField,
+    CreditCodeField,
+    Mask,
+    PhoneField,
+    WebURLField,
+)
+from anke.core.models import TimeStampedModel, UUIDModel, VersionedModel
+
+
+class Tag(models.Model):
+    """A label sales and service put on customers (VIP, 老客户…)."""
+
+    name = models.CharField(_("name"), max_length=50, unique=True)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = _("tag")
+        verbose_name_plural = _("tags")
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class CustomerQuerySet(ScopedQuerySet):
+    resource = "customer"
+    customer_path = ""
+
+    def search(self, text: str):
+        """Name or company contains ``text`` (names are searchable; contact data is not)."""
+        text = text.strip()
+        if not text:
+            return self
+        return self.filter(models.Q(name__icontains=text) | models.Q(company__icontains=text))
+
+
+class Customer(UUIDModel, TimeStampedModel, VersionedModel):
+    """A data subject or a company the business serves. The unit of scope and of erasure."""
+
+    class Kind(models.TextChoices):
+        INDIVIDUAL = "individual", _("individual")
+        COMPANY = "company", _("company")
+
+    class Stage(models.TextChoices):
+        LEAD = "lead", _("lead")
+        PROSPECT = "prospect", _("prospect")
+        CUSTOMER = "customer", _("customer")
+        VIP = "vip", _("key account")
+        CHURNED = "churned", _("churned")
+
+    class Source(models.TextChoices):
+        WEBSITE = "website", _("website")
+        REFERRAL = "referral", _("referral")
+        EXHIBITION = "exhibition", _("exhibition")
+        COLD_CALL = "cold_call", _("cold call")
+        PARTNER = "partner", _("partner")
+        OTHER = "other", _("other")
+
+    kind = models.CharField(_("kind"), max_length=20, choices=Kind.choices,
+                            default=Kind.INDIVIDUAL)
+    name = ClassifiedCharField(_("name"), max_length=200, classification=Classification.MEDIUM,
+                               mask=Mask.NAME, db_index=True)
+    company = models.CharField(_("company"), max_length=200, blank=True,
+                               help_text=_("Employer of an individual, or trading name."))
+    stage = models.CharField(_("lifecycle stage"), max_length=20, choices=Stage.choices,
+                             default=Stage.LEAD, db_index=True)
+    source = models.CharField(_("source"), max_length=20, choices=Source.choices,
+                              default=Source.OTHER)
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT,
+                              related_name="owned_customers", verbose_name=_("owner"))
+    department = models.ForeignKey("accounts.Department", null=True, blank=True,
+                                   on_delete=models.PROTECT, related_name="+",
+                                   verbose_name=_("department"))
+    region = models.ForeignKey("accounts.Region", null=True, blank=True,
+                               on_delete=models.PROTECT, related_name="+",
+                               verbose_name=_("region"))
+    tags = models.ManyToManyField(Tag, blank=True, related_name="customers",
+                                  verbose_name=_("tags"))
+    phone = PhoneField(_("phone"), blank=True)
+    email = ClassifiedEmailField(_("e-mail"), blank=True)
+    province = models.CharField(_("province"), max_length=50, blank=True)
+    city = models.CharField(_("city"), max_length=50, blank=True)
+    district = models.CharField(_("district"), max_length=50, blank=True)
+    street = ClassifiedCharField(_("street address"), max_length=200, blank=True,
+                                 classification=Classification.HIGH, mask=Mask.ADDRESS)
+    id_number = ChineseIdNumberField(_("ID number"), blank=True,
+                                     help_text=_("Resident identity number (individuals)."))
+    credit_code = CreditCodeField(_("unified social credit code"), blank=True,
+                                  help_text=_("For companies."))
+    birthday = ClassifiedDateField(_("birthday"), null=True, blank=True,
+                                   classification=Classification.HIGH, mask=Mask.DATE)
+    website = WebURLField(_("website"), blank=True)
+    preferences = ClassifiedTextField(_("preferences"), blank=True,
+                                      classification=Classification.MEDIUM)
+    notes = ClassifiedTextField(_("notes"), blank=True, classification=Classification.MEDIUM)
+    last_contacted_at = models.DateTimeField(_("last contacted"), null=True, blank=True,
+                                             editable=False)
+
+    objects = CustomerQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = _("customer")
+        verbose_name_plural = _("customers")
+        indexes = [
+            models.Index(fields=["owner", "-created_at", "-id"]),
+            models.Index(fields=["department", "-created_at", "-id"]),
+            models.Index(fields=["region", "-created_at", "-id"]),
+            models.Index(fields=["-created_at", "-id"], name="customer_newest_first"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def clean(self):
+        errors = {}
+        if self.kind == self.Kind.COMPANY and self.id_number:
+            errors["id_number"] = _("A company has a credit code, not a resident ID number.")
+        if self.kind == self.Kind.INDIVIDUAL and self.credit_code:
+            errors["credit_code"] = _("An individual has a resident ID number, not a credit code.")
+        if errors:
+            raise ValidationError(errors)
+
+
+class ContactPersonQuerySet(ScopedQuerySet):
+    resource = "contact"
+    customer_path = "customer__"
+
+
+class ContactPerson(UUIDModel, TimeStampedModel, VersionedModel):
+    """A person to talk to at a customer (usually a company)."""
+
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="contacts",
+                                 verbose_name=_("customer"))
+    name = ClassifiedCharField(_("name"), max_length=100, classification=Classification.MEDIUM,
+                               mask=Mask.NAME)
+    title = models.CharField(_("job title"), max_length=100, blank=True)
+    phone = PhoneField(_("phone"), blank=True)
+    email = ClassifiedEmailField(_("e-mail"), blank=True)
+    is_primary = models.BooleanField(_("primary contact"), default=False)
+    notes = ClassifiedTextField(_("notes"), blank=True, classification=Classification.MEDIUM)
+
+    objects = ContactPersonQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-is_primary", "name"]
+        verbose_name = _("contact person")
+        verbose_name_plural = _("contact persons")
+
+    def __str__(self) -> str:
+        return self.name

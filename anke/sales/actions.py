@@ -1,0 +1,124 @@
+"""Domain actions for deals, activities, tasks and orders: the only code that changes them."""
+
+import secrets
+
+from django.db import transaction
+from django.utils import timezone
+
+from anke.access.guarded import create_child, delete_object, update_object
+from anke.audit.catalogue import Event
+from anke.core.context import Actor
+from anke.customers.models import Customer
+from anke.sales.models import Activity, Deal, Order, Task
+
+DEAL_FIELDS = ("title", "stage", "amount", "currency", "expected_close")
+ACTIVITY_FIELDS = ("kind", "occurred_at", "summary", "deal")
+TASK_FIELDS = ("title", "due_at", "done")
+ORDER_FIELDS = ("number", "items", "currency", "status", "ordered_on", "deal")
+
+
+def _closed_at(deal: Deal):
+    if deal.stage.is_open:
+        return None
+    return deal.closed_at or timezone.now()
+
+
+def create_deal(actor: Actor, customer_id, *, data: dict) -> Deal:
+    """Open a deal on a customer; the actor owns it."""
+    with transaction.atomic():
+        deal = create_child(actor, Customer.objects, customer_id, Deal, data=data,
+                            allowed=DEAL_FIELDS, event=Event.DEAL_CREATE, owner=actor.user)
+        if (closed_at := _closed_at(deal)) is not None:
+            Deal.objects.filter(pk=deal.pk).update(closed_at=closed_at)
+            deal.closed_at = closed_at
+    return deal
+
+
+def update_deal(actor: Actor, pk, *, changes: dict, version: int) -> Deal:
+    """Edit a deal or move it to another stage; closing stages stamp the close time."""
+
+    def stamp_close(deal, changed):
+        if "stage" in changed:
+            deal.closed_at = _closed_at(deal)
+            changed.append("closed_at")
+
+    return update_object(actor, Deal.objects, pk, changes=changes, version=version,
+                         event=Event.DEAL_UPDATE, allowed=DEAL_FIELDS, before_save=stamp_close)
+
+
+def delete_deal(actor: Actor, pk, *, version: int | None = None) -> None:
+    delete_object(actor, Deal.objects, pk, event=Event.DEAL_DELETE, version=version)
+
+
+def log_activity(actor: Actor, customer_id, *, data: dict) -> Activity:
+    """Record a call, visit, meeting, e-mail or note on the customer's timeline."""
+    data = {"occurred_at": timezone.now(), **data}
+    with transaction.atomic():
+        activity = create_child(actor, Customer.objects, customer_id, Activity, data=data,
+                                allowed=ACTIVITY_FIELDS, event=Event.ACTIVITY_CREATE,
+                                performed_by=actor.user)
+        _touch_last_contacted(activity.customer_id)
+    return activity
+
+
+def _touch_last_contacted(customer_id) -> None:
+    latest = Activity.objects.filter(customer_id=customer_id).order_by("-occurred_at").first()
+    Customer.objects.filter(pk=customer_id).update(
+        last_contacted_at=latest.occurred_at if latest else None)
+
+
+def update_activity(actor: Actor, pk, *, changes: dict, version: int) -> Activity:
+    with transaction.atomic():
+        activity = update_object(actor, Activity.objects, pk, changes=changes, version=version,
+                                 event=Event.ACTIVITY_UPDATE, allowed=ACTIVITY_FIELDS)
+        _touch_last_contacted(activity.customer_id)
+    return activity
+
+
+def delete_activity(actor: Actor, pk, *, version: int | None = None) -> None:
+    with transaction.atomic():
+        customer_id = Activity.objects.filter(pk=pk).values_list("customer_id", flat=True).first()
+        delete_object(actor, Activity.objects, pk, event=Event.ACTIVITY_DELETE, version=version)
+        _touch_last_contacted(customer_id)
+
+
+def create_task(actor: Actor, customer_id, *, data: dict) -> Task:
+    """A follow-up for the actor on a customer, due at a given time."""
+    return create_child(actor, Customer.objects, customer_id, Task, data=data,
+                        allowed=TASK_FIELDS, event=Event.TASK_CREATE, assignee=actor.user)
+
+
+def update_task(actor: Actor, pk, *, changes: dict, version: int) -> Task:
+    return update_object(actor, Task.objects, pk, changes=changes, version=version,
+                         event=Event.TASK_UPDATE, allowed=TASK_FIELDS)
+
+
+def delete_task(actor: Actor, pk, *, version: int | None = None) -> None:
+    delete_object(actor, Task.objects, pk, event=Event.TASK_DELETE, version=version)
+
+
+def new_order_number() -> str:
+    return f"SO{timezone.localdate():%Y%m%d}-{secrets.token_hex(3).upper()}"
+
+
+def create_order(actor: Actor, customer_id, *, data: dict) -> Order:
+    """Record a transaction; the total is computed from the line items."""
+    data = {"number": new_order_number(), "ordered_on": timezone.localdate(), **data}
+    if not data["number"]:
+        data["number"] = new_order_number()
+    return create_child(actor, Customer.objects, customer_id, Order, data=data,
+                        allowed=ORDER_FIELDS, event=Event.ORDER_CREATE)
+
+
+def update_order(actor: Actor, pk, *, changes: dict, version: int) -> Order:
+    def amount_follows_items(order, changed):
+        if "items" in changed:
+            changed.append("amount")
+
+    return update_object(actor, Order.objects, pk, changes=changes, version=version,
+                         event=Event.ORDER_UPDATE, allowed=ORDER_FIELDS,
+                         before_save=amount_follows_items)
+
+
+def delete_order(actor: Actor, pk, *, version: int | None = None) -> None:
+    delete_object(actor, Order.objects, pk, event=Event.ORDER_DELETE, version=version)
