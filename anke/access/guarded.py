@@ -4,6 +4,9 @@ The pattern of DESIGN.md §2 in one place: look the object up through the access
 not-yours are the same 404, and the refusal is audited); in one transaction lock it, check the
 version, validate, save only the changed fields and record the event; re-check that the actor can
 still see what they saved.
+
+Checks that may refuse run *before* the transaction opens, so the audited refusal is not rolled
+back with it; callers pass ``after_save`` hooks instead of wrapping these helpers in a transaction.
 """
 
 from collections.abc import Iterable
@@ -71,13 +74,16 @@ def parent_for_new(actor: Actor, parents: models.QuerySet, parent_id, permission
 
 
 def create_child(actor: Actor, parents: models.QuerySet, parent_id, model, *, data: dict,
-                 allowed: Iterable[str], event: Event, **extra) -> models.Model:
+                 allowed: Iterable[str], event: Event, after_save=None, **extra) -> models.Model:
     """Create a record of a customer (deal, ticket…) after checking fields and scope."""
     check_fields(model, data, allowed)
-    resource = model.objects.resource
+    resource = model.objects.get_queryset().resource
     parent = parent_for_new(actor, parents, parent_id, f"{resource}.create", event, model)
     with transaction.atomic():
-        return save_new(actor, model(customer=parent, **data, **extra), event)
+        obj = save_new(actor, model(customer=parent, **data, **extra), event)
+        if after_save:
+            after_save(obj)
+    return obj
 
 
 def audit_read(actor: Actor, event: Event, model, objects: Iterable, *,
@@ -116,7 +122,8 @@ def _locked(queryset: models.QuerySet, pk) -> models.Model:
 
 
 def update_object(actor: Actor, queryset: models.QuerySet, pk, *, changes: dict, version: int,
-                  event: Event, allowed: Iterable[str], before_save=None) -> models.Model:
+                  event: Event, allowed: Iterable[str], before_save=None,
+                  after_save=None) -> models.Model:
     """Apply ``changes`` to ``pk`` if the actor may edit it and nobody changed it since ``version``.
 
     ``before_save(obj, changed)`` may check rules that depend on the new values (for example
@@ -142,11 +149,13 @@ def update_object(actor: Actor, queryset: models.QuerySet, pk, *, changes: dict,
             obj.save(update_fields=[*update_fields, "version", "updated_at"])
         record(actor, event, object_type=object_type_of(type(obj)), object_ids=[obj.pk],
                fields=changed)
+        if after_save:
+            after_save(obj)
     return obj
 
 
 def delete_object(actor: Actor, queryset: models.QuerySet, pk, *, event: Event,
-                  version: int | None = None) -> None:
+                  version: int | None = None, after_delete=None) -> None:
     access_object(actor, queryset, pk, event, "delete")
     with transaction.atomic():
         obj = _locked(queryset.visible_to(actor.user, "delete"), pk)
@@ -154,3 +163,5 @@ def delete_object(actor: Actor, queryset: models.QuerySet, pk, *, event: Event,
             raise StaleVersion(obj.version)
         record(actor, event, object_type=object_type_of(type(obj)), object_ids=[obj.pk])
         obj.delete()
+        if after_delete:
+            after_delete(obj)

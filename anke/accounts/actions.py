@@ -65,7 +65,8 @@ def create_user(actor: Actor, *, username: str, password: str | None, roles: lis
     _require_user_manager(actor, Event.USER_CREATE, User)
     found = list(Role.objects.filter(code__in=roles))
     if missing := sorted(set(roles) - {r.code for r in found}):
-        raise ValidationError({"roles": _("Unknown role: %(codes)s") % {"codes": ", ".join(missing)}})
+        message = _("Unknown role: %(codes)s") % {"codes": ", ".join(missing)}
+        raise ValidationError({"roles": message})
     with transaction.atomic():
         user = User(username=username, display_name=display_name, department=department,
                     region=region, manager=manager)

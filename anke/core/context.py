@@ -26,14 +26,15 @@ class Actor:
         auth = getattr(request, "auth", None)
         token_id = getattr(auth, "pk", None)
         session_key = getattr(getattr(request, "session", None), "session_key", None) or ""
+        # A hash, never the session key itself: the trail must not hand out live sessions.
+        session_ref = hashlib.sha256(session_key.encode()).hexdigest()[:16] if session_key else ""
         return cls(
             user=request.user,
             ip=getattr(request, "client_ip", None),
             user_agent=request.headers.get("User-Agent", "")[:300],
             request_id=getattr(request, "request_id", uuid.uuid4().hex),
             auth_method="token" if token_id else ("session" if session_key else "anonymous"),
-            # A hash, never the session key itself: the trail must not hand out live sessions.
-            session_ref=hashlib.sha256(session_key.encode()).hexdigest()[:16] if session_key else "",
+            session_ref=session_ref,
             token_id=token_id,
         )
 

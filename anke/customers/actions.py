@@ -133,15 +133,12 @@ def update_customer(actor: Actor, pk, *, changes: dict, version: int) -> Custome
                 customer.tags.set(new_tags)
                 changed.append("tags")
 
-    with transaction.atomic():
-        customer = update_object(
-            actor, Customer.objects, pk, changes=changes, version=version,
-            event=Event.CUSTOMER_UPDATE,
-            allowed=(*CUSTOMER_FIELDS, "owner", "department_id", "region_id"),
-            before_save=before_save,
-        )
-        _assert_visible(actor, customer)
-    return customer
+    return update_object(
+        actor, Customer.objects, pk, changes=changes, version=version,
+        event=Event.CUSTOMER_UPDATE,
+        allowed=(*CUSTOMER_FIELDS, "owner", "department_id", "region_id"),
+        before_save=before_save, after_save=lambda customer: _assert_visible(actor, customer),
+    )
 
 
 def delete_customer(actor: Actor, pk, *, version: int | None = None) -> None:

@@ -2,7 +2,6 @@
 
 import secrets
 
-from django.db import transaction
 from django.utils import timezone
 
 from anke.access.guarded import create_child, delete_object, update_object
@@ -25,13 +24,15 @@ def _closed_at(deal: Deal):
 
 def create_deal(actor: Actor, customer_id, *, data: dict) -> Deal:
     """Open a deal on a customer; the actor owns it."""
-    with transaction.atomic():
-        deal = create_child(actor, Customer.objects, customer_id, Deal, data=data,
-                            allowed=DEAL_FIELDS, event=Event.DEAL_CREATE, owner=actor.user)
+
+    def stamp_close(deal):
         if (closed_at := _closed_at(deal)) is not None:
             Deal.objects.filter(pk=deal.pk).update(closed_at=closed_at)
             deal.closed_at = closed_at
-    return deal
+
+    return create_child(actor, Customer.objects, customer_id, Deal, data=data,
+                        allowed=DEAL_FIELDS, event=Event.DEAL_CREATE, owner=actor.user,
+                        after_save=stamp_close)
 
 
 def update_deal(actor: Actor, pk, *, changes: dict, version: int) -> Deal:
@@ -53,33 +54,27 @@ def delete_deal(actor: Actor, pk, *, version: int | None = None) -> None:
 def log_activity(actor: Actor, customer_id, *, data: dict) -> Activity:
     """Record a call, visit, meeting, e-mail or note on the customer's timeline."""
     data = {"occurred_at": timezone.now(), **data}
-    with transaction.atomic():
-        activity = create_child(actor, Customer.objects, customer_id, Activity, data=data,
-                                allowed=ACTIVITY_FIELDS, event=Event.ACTIVITY_CREATE,
-                                performed_by=actor.user)
-        _touch_last_contacted(activity.customer_id)
-    return activity
+    return create_child(actor, Customer.objects, customer_id, Activity, data=data,
+                        allowed=ACTIVITY_FIELDS, event=Event.ACTIVITY_CREATE,
+                        performed_by=actor.user, after_save=_touch_last_contacted)
 
 
-def _touch_last_contacted(customer_id) -> None:
-    latest = Activity.objects.filter(customer_id=customer_id).order_by("-occurred_at").first()
-    Customer.objects.filter(pk=customer_id).update(
-        last_contacted_at=latest.occurred_at if latest else None)
+def _touch_last_contacted(activity: Activity) -> None:
+    """Keep the customer's last-contact time (used by "at risk" lists) in step."""
+    latest = (Activity.objects.filter(customer_id=activity.customer_id)
+              .order_by("-occurred_at").values_list("occurred_at", flat=True).first())
+    Customer.objects.filter(pk=activity.customer_id).update(last_contacted_at=latest)
 
 
 def update_activity(actor: Actor, pk, *, changes: dict, version: int) -> Activity:
-    with transaction.atomic():
-        activity = update_object(actor, Activity.objects, pk, changes=changes, version=version,
-                                 event=Event.ACTIVITY_UPDATE, allowed=ACTIVITY_FIELDS)
-        _touch_last_contacted(activity.customer_id)
-    return activity
+    return update_object(actor, Activity.objects, pk, changes=changes, version=version,
+                         event=Event.ACTIVITY_UPDATE, allowed=ACTIVITY_FIELDS,
+                         after_save=_touch_last_contacted)
 
 
 def delete_activity(actor: Actor, pk, *, version: int | None = None) -> None:
-    with transaction.atomic():
-        customer_id = Activity.objects.filter(pk=pk).values_list("customer_id", flat=True).first()
-        delete_object(actor, Activity.objects, pk, event=Event.ACTIVITY_DELETE, version=version)
-        _touch_last_contacted(customer_id)
+    delete_object(actor, Activity.objects, pk, event=Event.ACTIVITY_DELETE, version=version,
+                  after_delete=_touch_last_contacted)
 
 
 def create_task(actor: Actor, customer_id, *, data: dict) -> Task:

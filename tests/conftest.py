@@ -1,0 +1,25 @@
+import pytest
+
+from tests.personas import build_cast
+
+
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):
+    # Argon2id is the production hasher (tests/accounts checks it); building the cast for every
+    # test with it would cost most of the suite's time.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture
+def cast(db):
+    return build_cast()
+
+
+@pytest.fixture
+def sales_a(cast):
+    return cast.sales_a
+
+
+@pytest.fixture
+def sales_b(cast):
+    return cast.sales_b
