@@ -10,6 +10,14 @@ def _fast_password_hashing(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
+@pytest.fixture(autouse=True)
+def _plain_static_files(settings):
+    # The hashed manifest exists only after collectstatic, which `anke run` does; tests serve the
+    # files from the apps' static folders instead.
+    settings.STORAGES = {**settings.STORAGES, "staticfiles": {
+        "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}
+
+
 @pytest.fixture
 def cast(db):
     return build_cast()

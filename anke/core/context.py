@@ -29,7 +29,7 @@ class Actor:
         # A hash, never the session key itself: the trail must not hand out live sessions.
         session_ref = hashlib.sha256(session_key.encode()).hexdigest()[:16] if session_key else ""
         return cls(
-            user=request.user,
+            user=getattr(request, "user", None),
             ip=getattr(request, "client_ip", None),
             user_agent=request.headers.get("User-Agent", "")[:300],
             request_id=getattr(request, "request_id", uuid.uuid4().hex),

@@ -167,6 +167,9 @@ class WebURLField(models.URLField):
 
     default_validators = [URLValidator(schemes=["http", "https"])]
 
+    def formfield(self, **kwargs):
+        return super().formfield(**{"assume_scheme": "https", **kwargs})
+
 
 class ClassifiedCharField(ClassifiedMixin, models.CharField):
     pass

@@ -3,6 +3,7 @@
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
+from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 
 from anke.access.querysets import ScopedQuerySet
@@ -124,6 +125,9 @@ class Customer(UUIDModel, TimeStampedModel, VersionedModel):
 
     def __str__(self) -> str:
         return self.name
+
+    def get_absolute_url(self) -> str:
+        return reverse("customers:detail", args=[self.pk])
 
     def clean(self):
         errors = {}

@@ -1,0 +1,128 @@
+"""Web views for customers and contact persons: thin edges over the actions and scoped reads."""
+
+from django.contrib.auth.decorators import login_required
+from django.shortcuts import render
+from django.urls import reverse
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_http_methods
+
+from anke.access.guarded import access_object, audit_read
+from anke.access.policy import has_permission
+from anke.audit.catalogue import Event
+from anke.core.context import Actor
+from anke.core.pagination import keyset_page
+from anke.core.views import confirm_delete, edit_version, form_page, without_version
+from anke.customers import actions
+from anke.customers.forms import ContactForm, CustomerFilterForm, CustomerForm
+from anke.customers.models import ContactPerson, Customer
+
+PAGE_SIZE = 50
+LIST_FIELDS = ["name", "company", "kind", "stage", "city", "owner"]
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def customer_list(request):
+    """Customers the user may see, filtered; searches arrive by POST so names stay out of URLs."""
+    form = CustomerFilterForm(request.POST if request.method == "POST" else request.GET or None)
+    customers = Customer.objects.visible_to(request.user, "view").select_related("owner")
+    if form.is_bound and form.is_valid():
+        customers = form.apply(customers)
+        cursor = form.cleaned_data.get("cursor")
+    else:
+        cursor = None
+    rows, next_cursor = keyset_page(customers, cursor, PAGE_SIZE)
+    searched = form.is_bound and form.is_valid() and bool(form.cleaned_data.get("q"))
+    audit_read(Actor.from_request(request),
+               Event.CUSTOMER_SEARCH if searched else Event.CUSTOMER_LIST,
+               Customer, rows, fields=LIST_FIELDS)
+    return render(request, "customers/list.html", {
+        "form": form, "customers": rows, "next_cursor": next_cursor, "paged": bool(cursor),
+        "can_create": has_permission(request.user, "customer.create"),
+    })
+
+
+def _customers_crumb():
+    return [{"url": reverse("customers:list"), "label": _("Customers")}]
+
+
+def _crumbs_to(customer):
+    return [*_customers_crumb(), {"url": customer.get_absolute_url(), "label": customer.name}]
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def customer_create(request):
+    return form_page(
+        request, form_class=CustomerForm, title=_("New customer"),
+        cancel_url=reverse("customers:list"), breadcrumbs=_customers_crumb(),
+        save=lambda actor, data: actions.create_customer(actor, data=without_version(data)),
+        success_message=_("Customer created."),
+    )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def customer_edit(request, pk):
+    customer = access_object(Actor.from_request(request), Customer.objects, pk,
+                             Event.CUSTOMER_UPDATE, "edit")
+    return form_page(
+        request, form_class=CustomerForm, instance=customer, title=_("Edit customer"),
+        cancel_url=customer.get_absolute_url(), breadcrumbs=_crumbs_to(customer),
+        save=lambda actor, data: actions.update_customer(
+            actor, pk, changes=without_version(data), version=edit_version(data, customer)),
+    )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def customer_delete(request, pk):
+    customer = access_object(Actor.from_request(request), Customer.objects, pk,
+                             Event.CUSTOMER_DELETE, "delete")
+    return confirm_delete(
+        request, obj=customer, cancel_url=customer.get_absolute_url(),
+        success_url=reverse("customers:list"),
+        delete=lambda actor, version: actions.delete_customer(actor, pk, version=version),
+    )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def contact_create(request, customer_pk):
+    customer = access_object(Actor.from_request(request), Customer.objects, customer_pk,
+                             Event.CONTACT_CREATE)
+    return form_page(
+        request, form_class=ContactForm, title=_("New contact person"),
+        cancel_url=customer.get_absolute_url(), breadcrumbs=_crumbs_to(customer),
+        save=lambda actor, data: actions.create_contact(
+            actor, customer.pk, data=without_version(data)).customer,
+    )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def contact_edit(request, pk):
+    contact = access_object(Actor.from_request(request),
+                            ContactPerson.objects.select_related("customer"), pk,
+                            Event.CONTACT_UPDATE, "edit")
+    return form_page(
+        request, form_class=ContactForm, instance=contact, title=_("Edit contact person"),
+        cancel_url=contact.customer.get_absolute_url(),
+        breadcrumbs=_crumbs_to(contact.customer),
+        save=lambda actor, data: actions.update_contact(
+            actor, pk, changes=without_version(data),
+            version=edit_version(data, contact)).customer,
+    )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def contact_delete(request, pk):
+    contact = access_object(Actor.from_request(request),
+                            ContactPerson.objects.select_related("customer"), pk,
+                            Event.CONTACT_DELETE, "delete")
+    return confirm_delete(
+        request, obj=contact, cancel_url=contact.customer.get_absolute_url(),
+        success_url=contact.customer.get_absolute_url(),
+        delete=lambda actor, version: actions.delete_contact(actor, pk, version=version),
+    )

@@ -1,0 +1,12 @@
+from django import forms
+from django.utils.translation import gettext_lazy as _
+
+from anke.accounts.actions import MAX_TOKEN_DAYS
+from anke.core.forms import BootstrapFormMixin
+
+
+class TokenForm(BootstrapFormMixin, forms.Form):
+    name = forms.CharField(label=_("Name"), max_length=100,
+                           help_text=_("What the token is for, e.g. “reporting script”."))
+    expires_days = forms.IntegerField(label=_("Expires after (days)"), min_value=1,
+                                      max_value=MAX_TOKEN_DAYS, initial=90)
