@@ -17,7 +17,7 @@ from django.utils.translation import gettext as _
 
 from anke.access.policy import has_permission, scope_q
 from anke.audit.catalogue import Event, Outcome
-from anke.audit.recorder import record
+from anke.audit.recorder import record, record_each
 from anke.core.context import Actor
 from anke.core.errors import ActionDenied, NotVisible, StaleVersion
 
@@ -84,6 +84,84 @@ def create_child(actor: Actor, parents: models.QuerySet, parent_id, model, *, da
         if after_save:
             after_save(obj)
     return obj
+
+
+MAX_ROW_ERRORS = 20
+
+
+def raise_row_errors(errors: dict) -> None:
+    """Refuse a bulk write, naming the first rows that failed and how many more did."""
+    if not errors:
+        return
+    shown = dict(list(errors.items())[:MAX_ROW_ERRORS])
+    if len(errors) > MAX_ROW_ERRORS:
+        shown["more"] = _("%(count)d more rows have errors.") % {
+            "count": len(errors) - MAX_ROW_ERRORS}
+    raise ValidationError(shown)
+
+
+def unique_errors(model, objects: list) -> dict:
+    """Unique fields checked for a whole batch in one query per field, not one per row.
+
+    Primary keys are application-generated UUIDs and are left to the database constraint.
+    """
+    errors = {}
+    for field in model._meta.concrete_fields:
+        if not field.unique or field.primary_key:
+            continue
+        values = [getattr(obj, field.attname) for obj in objects]
+        taken = set(model._default_manager.filter(**{f"{field.name}__in": values})
+                    .values_list(field.attname, flat=True))
+        seen = set()
+        for line, value in enumerate(values, start=1):
+            if value in taken or value in seen:
+                errors[f"row {line}"] = str({field.name: [_("This value is already used.")]})
+            seen.add(value)
+    return errors
+
+
+def create_children(actor: Actor, parents: models.QuerySet, model, rows: list[dict], *,
+                    allowed: Iterable[str], event: Event, owner_field: str | None = None,
+                    prepare=None) -> list:
+    """Create many records of customers in one transaction: all valid and in scope, or none.
+
+    Each row names its ``customer`` (object or id) and fields from ``allowed``; other foreign
+    keys must be given as objects (already fetched), so validation costs no query per row.
+    Errors name the row (1-based). ``prepare(obj)`` sets derived fields before validation.
+    """
+    resource = model.objects.get_queryset().resource
+    require_permission(actor, f"{resource}.create", event, model)
+    customer_ids = {getattr(row["customer"], "pk", row["customer"]) for row in rows}
+    q = scope_q(actor.user, f"{resource}.create", "")
+    reachable = set() if q is None else set(
+        parents.model.objects.filter(q, pk__in=customer_ids).values_list("pk", flat=True))
+    if customer_ids - reachable:
+        deny(actor, event, model, sorted(map(str, customer_ids - reachable)), "not_visible")
+    foreign_keys = [f.name for f in model._meta.concrete_fields if f.is_relation]
+    objects, errors = [], {}
+    for line, row in enumerate(rows, start=1):
+        row = dict(row)
+        customer = row.pop("customer")
+        try:
+            check_fields(model, row, allowed)
+            obj = model(customer_id=getattr(customer, "pk", customer), **row)
+            if owner_field:
+                setattr(obj, owner_field, actor.user)
+            if prepare:
+                prepare(obj)
+            obj.full_clean(exclude=foreign_keys, validate_unique=False)
+        except ValidationError as error:
+            errors[f"row {line}"] = str(error.message_dict)
+            continue
+        objects.append(obj)
+    errors.update(unique_errors(model, objects))
+    raise_row_errors(errors)
+    with transaction.atomic():
+        model.objects.bulk_create(objects, batch_size=500)
+        record_each(actor, event, object_type=object_type_of(model),
+                    object_ids=[obj.pk for obj in objects],
+                    fields=[name for name in allowed])
+    return objects
 
 
 def audit_read(actor: Actor, event: Event, model, objects: Iterable, *,

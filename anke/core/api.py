@@ -6,7 +6,8 @@ Every error answers ``{"error": {"code", "message", "fields"?}}`` so clients han
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
 from django.utils.translation import gettext as _
-from rest_framework import exceptions, pagination, serializers, status
+from django.utils.translation import gettext_lazy
+from rest_framework import exceptions, filters, pagination, serializers, status
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -88,3 +89,73 @@ def exception_handler(exc, context):
         if header in response:
             new[header] = response[header]
     return new
+
+
+# --- versioned writes: the client names the version it started from -----------------------------
+
+
+class PreconditionRequired(exceptions.APIException):
+    """An edit without the version it started from: the client must send ``If-Match``."""
+
+    status_code = 428
+    default_detail = gettext_lazy("Send the version you started from in the If-Match header.")
+    default_code = "precondition_required"
+
+
+def version_from_if_match(request, *, required: bool = True) -> int | None:
+    """The integer version in ``If-Match`` (``3`` or ``"3"``, as an ETag is sent back).
+
+    Missing → 428 when ``required``; anything else than one version number (``*``, a list, a weak
+    tag) → 400, because each would let an edit skip the lost-update check.
+    """
+    raw = request.headers.get("If-Match", "").strip()
+    if not raw:
+        if required:
+            raise PreconditionRequired()
+        return None
+    value = raw[1:-1] if len(raw) >= 2 and raw[0] == raw[-1] == '"' else raw
+    if not (value.isascii() and value.isdigit() and len(value) <= 9):
+        raise exceptions.ValidationError(
+            {"If-Match": [_("Send one version number, for example \"3\".")]})
+    return int(value)
+
+
+def etag_headers(obj) -> dict[str, str]:
+    """The ``ETag`` a client sends back as ``If-Match`` on its next edit."""
+    return {"ETag": f'"{obj.version}"'}
+
+
+class StableOrderingFilter(filters.OrderingFilter):
+    """``?ordering=`` over the view's explicit ``ordering_fields``, ending on ``id``.
+
+    Cursor pagination needs a total order; without the tie-breaker rows sharing a value (the same
+    stage, say) could repeat or vanish between pages.
+    """
+
+    def get_ordering(self, request, queryset, view):
+        ordering = super().get_ordering(request, queryset, view)
+        if not ordering:
+            return ordering
+        ordering = [ordering] if isinstance(ordering, str) else list(ordering)
+        if not any(field.lstrip("-") in ("id", "pk") for field in ordering):
+            ordering.append("-id")
+        return ordering
+
+
+# --- schema documentation -----------------------------------------------------------------------
+
+
+class ErrorDetailSerializer(serializers.Serializer):
+    code = serializers.CharField(help_text=gettext_lazy("Stable, machine-readable error code."))
+    message = serializers.CharField(help_text=gettext_lazy("Human-readable explanation."))
+    fields = serializers.DictField(
+        child=serializers.ListField(child=serializers.CharField()), required=False,
+        help_text=gettext_lazy("Problems by field name (validation errors only)."))
+    current_version = serializers.IntegerField(
+        required=False, help_text=gettext_lazy("The stored version (409 stale version only)."))
+
+
+class ErrorSerializer(serializers.Serializer):
+    """The one error body every endpoint answers with."""
+
+    error = ErrorDetailSerializer()

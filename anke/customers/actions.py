@@ -14,6 +14,7 @@ from anke.access.guarded import (
     create_child,
     delete_object,
     deny,
+    raise_row_errors,
     require_permission,
     save_new,
     update_object,
@@ -97,21 +98,31 @@ def create_customers(actor: Actor, rows: list[dict], *, owners: list | None = No
     if any(o.pk != actor.user.pk for o in owners) and not has_permission(
             actor.user, "customer.reassign"):
         deny(actor, Event.CUSTOMER_CREATE, Customer, [], "not_permitted")
-    customers, errors = [], {}
+    customers, tag_names, errors = [], [], {}
     for line, (row, owner) in enumerate(zip(rows, owners, strict=True), start=1):
+        row = dict(row)
+        tag_names.append(row.pop("tags", None) or [])
         try:
             check_fields(Customer, row, CUSTOMER_FIELDS)
             customer = Customer(**row, owner=owner, department_id=owner.department_id,
                                 region_id=owner.region_id)
-            customer.full_clean(exclude=["owner"])
+            # Owners are already-fetched users: skip the per-row foreign-key queries.
+            customer.full_clean(exclude=["owner", "department", "region"],
+                                validate_unique=False)
         except ValidationError as error:
-            errors[line] = error.message_dict
+            errors[f"row {line}"] = str(error.message_dict)
             continue
         customers.append(customer)
-    if errors:
-        raise ValidationError({f"row {line}": str(e) for line, e in errors.items()})
+    raise_row_errors(errors)
     with transaction.atomic():
         Customer.objects.bulk_create(customers, batch_size=500)
+        tags = _tags_from_names(sorted({name for names in tag_names for name in names}))
+        by_name = {tag.name: tag for tag in tags}
+        Customer.tags.through.objects.bulk_create([
+            Customer.tags.through(customer_id=customer.pk, tag_id=by_name[name].pk)
+            for customer, names in zip(customers, tag_names, strict=True)
+            for name in dict.fromkeys(names)
+        ], batch_size=500)
         record_each(actor, Event.CUSTOMER_CREATE, object_type="customer",
                     object_ids=[c.pk for c in customers], fields=CUSTOMER_FIELDS)
     return customers

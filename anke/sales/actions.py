@@ -4,7 +4,7 @@ import secrets
 
 from django.utils import timezone
 
-from anke.access.guarded import create_child, delete_object, update_object
+from anke.access.guarded import create_child, create_children, delete_object, update_object
 from anke.audit.catalogue import Event
 from anke.core.context import Actor
 from anke.customers.models import Customer
@@ -93,7 +93,8 @@ def delete_task(actor: Actor, pk, *, version: int | None = None) -> None:
 
 
 def new_order_number() -> str:
-    return f"SO{timezone.localdate():%Y%m%d}-{secrets.token_hex(3).upper()}"
+    # 48 random bits: a million orders a day collide with odds of about 1 in 500.
+    return f"SO{timezone.localdate():%Y%m%d}-{secrets.token_hex(6).upper()}"
 
 
 def create_order(actor: Actor, customer_id, *, data: dict) -> Order:
@@ -117,3 +118,45 @@ def update_order(actor: Actor, pk, *, changes: dict, version: int) -> Order:
 
 def delete_order(actor: Actor, pk, *, version: int | None = None) -> None:
     delete_object(actor, Order.objects, pk, event=Event.ORDER_DELETE, version=version)
+
+
+# --- bulk creation (demo loader, importers): one transaction, one audit event per record -------
+
+
+def create_deals(actor: Actor, rows: list[dict]) -> list[Deal]:
+    def stamp_close(deal):
+        deal.closed_at = _closed_at(deal)
+
+    return create_children(actor, Customer.objects, Deal, rows, allowed=DEAL_FIELDS,
+                           event=Event.DEAL_CREATE, owner_field="owner", prepare=stamp_close)
+
+
+def log_activities(actor: Actor, rows: list[dict]) -> list[Activity]:
+    activities = create_children(actor, Customer.objects, Activity, rows,
+                                 allowed=ACTIVITY_FIELDS, event=Event.ACTIVITY_CREATE,
+                                 owner_field="performed_by")
+    latest = {}
+    for activity in activities:
+        if activity.customer_id not in latest or activity.occurred_at > latest[
+                activity.customer_id]:
+            latest[activity.customer_id] = activity.occurred_at
+    stale = Customer.objects.filter(pk__in=latest).only("pk", "last_contacted_at")
+    changed = []
+    for customer in stale:
+        if customer.last_contacted_at is None or customer.last_contacted_at < latest[customer.pk]:
+            customer.last_contacted_at = latest[customer.pk]
+            changed.append(customer)
+    Customer.objects.bulk_update(changed, ["last_contacted_at"], batch_size=500)
+    return activities
+
+
+def create_tasks(actor: Actor, rows: list[dict]) -> list[Task]:
+    return create_children(actor, Customer.objects, Task, rows, allowed=TASK_FIELDS,
+                           event=Event.TASK_CREATE, owner_field="assignee")
+
+
+def create_orders(actor: Actor, rows: list[dict]) -> list[Order]:
+    rows = [{"number": new_order_number(), "ordered_on": timezone.localdate(), **row}
+            for row in rows]
+    return create_children(actor, Customer.objects, Order, rows, allowed=ORDER_FIELDS,
+                           event=Event.ORDER_CREATE)

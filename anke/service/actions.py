@@ -5,7 +5,7 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from anke.access.guarded import create_child, delete_object, update_object
+from anke.access.guarded import create_child, create_children, delete_object, update_object
 from anke.audit.catalogue import Event
 from anke.core.context import Actor
 from anke.customers.models import Customer
@@ -58,3 +58,16 @@ def update_ticket(actor: Actor, pk, *, changes: dict, version: int) -> Ticket:
 
 def delete_ticket(actor: Actor, pk, *, version: int | None = None) -> None:
     delete_object(actor, Ticket.objects, pk, event=Event.TICKET_DELETE, version=version)
+
+
+def open_tickets(actor: Actor, rows: list[dict]) -> list[Ticket]:
+    """Open many tickets in one transaction (demo loader, importers)."""
+
+    def start_sla(ticket):
+        if sla := Ticket.SLA.get(ticket.priority):
+            ticket.sla_due_at = timezone.now() + sla
+        if not ticket.is_open:
+            ticket.resolved_at = timezone.now()
+
+    return create_children(actor, Customer.objects, Ticket, rows, allowed=TICKET_FIELDS,
+                           event=Event.TICKET_CREATE, prepare=start_sla)

@@ -1,0 +1,52 @@
+# Anke: `make run` serves the embedded default; `make test` passes the suite. Both set up .venv
+# from the hash-pinned lock files first (requirements/*.txt, compiled from pyproject.toml).
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PYTEST_ARGS ?=
+
+.PHONY: run test test-browser lint bench lock messages clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+
+$(VENV)/.base: requirements/base.txt pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q --require-hashes -r requirements/base.txt
+	$(BIN)/pip install -q --no-deps --no-build-isolation -e .
+	touch $@
+
+$(VENV)/.dev: requirements/dev.txt $(VENV)/.base
+	$(BIN)/pip install -q --require-hashes -r requirements/dev.txt
+	touch $@
+
+run: $(VENV)/.base
+	$(BIN)/anke run
+
+test: $(VENV)/.dev
+	$(BIN)/pytest -n 2 $(PYTEST_ARGS)
+
+test-browser: $(VENV)/.dev
+	ANKE_REQUIRE_BROWSER=1 $(BIN)/pytest -m browser $(PYTEST_ARGS)
+
+lint: $(VENV)/.dev
+	$(BIN)/ruff check .
+	$(BIN)/python manage.py makemigrations --check --dry-run
+	ANKE_PRODUCTION=1 ANKE_HTTPS=1 ANKE_SECRET_KEY=lint-only-$$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n') \
+		ANKE_TRUSTED_PROXY_HOPS=1 $(BIN)/python manage.py check --deploy --fail-level WARNING
+
+bench: $(VENV)/.dev
+	$(BIN)/python -m bench $(BENCH_ARGS)
+
+lock: $(BIN)/python
+	$(BIN)/pip install -q pip-tools
+	$(BIN)/pip-compile -q --generate-hashes --strip-extras --allow-unsafe -o requirements/base.txt pyproject.toml
+	$(BIN)/pip-compile -q --generate-hashes --strip-extras --allow-unsafe --extra dev -o requirements/dev.txt pyproject.toml
+
+messages: $(VENV)/.dev
+	cd anke && ../$(BIN)/python ../manage.py makemessages -l zh_Hans -l en --no-obsolete --no-location -i "static/*"
+	cd anke && ../$(BIN)/python ../manage.py compilemessages
+
+clean:
+	rm -rf $(VENV) var

@@ -1,0 +1,394 @@
+"""REST API for customers and contact persons, and the viewset every customer record uses.
+
+``CustomerRecordViewSet`` is the thin edge of DESIGN.md §2 for the API: lists start from
+``visible_to(user, "view")`` and are audited page by page before they are returned; one record is
+read through ``access_object`` (audited, 404 for missing and not-yours alike); every write is one
+domain action. The viewsets below only name their model, serializers, events and actions.
+"""
+
+from functools import cache
+
+from django import forms
+from django.utils.translation import gettext_lazy as _
+from django_filters import rest_framework as filters
+from drf_spectacular.openapi import AutoSchema
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema_field
+from rest_framework import serializers, status, viewsets
+from rest_framework.response import Response
+
+from anke.access.guarded import access_object, audit_read
+from anke.audit.catalogue import Event
+from anke.core.api import (
+    ErrorSerializer,
+    StableOrderingFilter,
+    StrictSerializerMixin,
+    etag_headers,
+    version_from_if_match,
+)
+from anke.core.context import Actor
+from anke.core.fields import personal_data_fields
+from anke.customers.actions import (
+    create_contact,
+    create_customer,
+    delete_contact,
+    delete_customer,
+    update_contact,
+    update_customer,
+    view_customer,
+)
+from anke.customers.models import ContactPerson, Customer
+
+MAX_BIGINT = 2**63 - 1
+
+
+# --- shared pieces for every customer record ------------------------------------------------------
+
+
+class IdFilter(filters.NumberFilter):
+    """A user id: a whole number in the database's range (``1.5`` or ``10**30`` are a 400)."""
+
+    field_class = forms.IntegerField
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("min_value", 1)
+        kwargs.setdefault("max_value", MAX_BIGINT)
+        super().__init__(*args, **kwargs)
+
+
+class PhoneInputField(serializers.CharField):
+    """A phone number as typed (spaces, dashes, +86…); the model validates and stores E.164."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("max_length", 32)
+        kwargs.setdefault("allow_blank", True)
+        kwargs.setdefault("required", False)
+        super().__init__(**kwargs)
+
+
+def customer_field(**kwargs):
+    """The customer a record belongs to: set once on create, by id; read-only afterwards."""
+    return serializers.UUIDField(source="customer_id", help_text=_("The customer's id."),
+                                 **kwargs)
+
+
+class ScopedPrimaryKeyField(serializers.PrimaryKeyRelatedField):
+    """A reference to another customer record (a deal) that resolves only inside the requesting
+    user's scope, so an id from another team is "does not exist", never a confirmation."""
+
+    def __init__(self, model, **kwargs):
+        self.scoped_model = model
+        kwargs.setdefault("pk_field", serializers.UUIDField())
+        super().__init__(queryset=model.objects.none(), **kwargs)
+
+    def get_queryset(self):
+        request = self.context.get("request")
+        user = getattr(request, "user", None)
+        return self.scoped_model.objects.visible_to(user, "view")
+
+
+@cache
+def _named_choice_field(choices, component_name: str):
+    schema = {"type": "string", "enum": list(choices.values)}
+    field_class = type(f"{component_name}Field", (serializers.ChoiceField,), {})
+    return extend_schema_field(schema, component_name=component_name)(field_class)
+
+
+def choice_field(choices, component_name: str, **kwargs) -> serializers.ChoiceField:
+    """A choice field documented as its own named enum in the schema.
+
+    Customers, activities and tickets each have a ``kind`` (orders and tickets a ``status``) with
+    different choices; left alone, drf-spectacular would give them hashed names.
+    """
+    return _named_choice_field(choices, component_name)(choices=choices.choices, **kwargs)
+
+
+class RecordSerializer(StrictSerializerMixin, serializers.ModelSerializer):
+    """Base of every customer-record serializer: strict input, explicit output fields."""
+
+
+@cache
+def audited_fields(serializer_class, model) -> tuple[str, ...]:
+    """Names of the personal-data fields a serializer returns: they go into read events."""
+    personal = {field.name for field in personal_data_fields() if field.model is model}
+    return tuple(sorted(
+        name for name, field in serializer_class().fields.items()
+        if not field.write_only and field.source in personal
+    ))
+
+
+# drf-spectacular is imported here, not in core.api: DRF's settings import core.api while
+# rest_framework.generics is still loading, and drf_spectacular.openapi needs generics.
+IF_MATCH = OpenApiParameter(
+    "If-Match", OpenApiTypes.STR, OpenApiParameter.HEADER, required=True,
+    description=_("The version the edit started from (the ETag of the last read, e.g. \"3\"). "
+                  "Missing: 428. Someone changed the record since: 409."),
+)
+IF_MATCH_OPTIONAL = OpenApiParameter(
+    "If-Match", OpenApiTypes.STR, OpenApiParameter.HEADER, required=False,
+    description=_("If given, the record is deleted only if it is still at this version (else "
+                  "409)."),
+)
+
+
+class VersionedAutoSchema(AutoSchema):
+    """Documents ``If-Match`` and the error answers of views with versioned writes.
+
+    The view's ``serializer_class`` describes every successful answer; ``get_serializer_class``
+    may pick another serializer for requests (an update serializer with fewer writable fields).
+    """
+
+    def get_override_parameters(self):
+        parameters = list(super().get_override_parameters())
+        if self.method in ("PUT", "PATCH"):
+            parameters.append(IF_MATCH)
+        elif self.method == "DELETE":
+            parameters.append(IF_MATCH_OPTIONAL)
+        return parameters
+
+    def get_summary(self):
+        meta = self.view.model._meta
+        return {
+            "list": _("List %(plural)s"),
+            "retrieve": _("Read one %(name)s"),
+            "create": _("Create %(name)s"),
+            "update": _("Change %(name)s (all editable fields)"),
+            "partial_update": _("Change %(name)s (some fields)"),
+            "destroy": _("Delete %(name)s"),
+        }.get(getattr(self.view, "action", None), "") % {
+            "name": meta.verbose_name, "plural": meta.verbose_name_plural}
+
+    def get_response_serializers(self):
+        action = getattr(self.view, "action", None)
+        output = self.view.serializer_class
+        if action == "retrieve":
+            return {200: output, 404: ErrorSerializer}
+        if action == "create":
+            return {201: output, 400: ErrorSerializer, 403: ErrorSerializer,
+                    404: ErrorSerializer}
+        if action in ("update", "partial_update"):
+            return {200: output, 400: ErrorSerializer, 403: ErrorSerializer,
+                    404: ErrorSerializer, 409: ErrorSerializer, 428: ErrorSerializer}
+        if action == "destroy":
+            return {204: None, 403: ErrorSerializer, 404: ErrorSerializer,
+                    409: ErrorSerializer}
+        return super().get_response_serializers()
+
+
+class CustomerRecordViewSet(viewsets.GenericViewSet):
+    """List, read, create, change and delete one kind of customer record.
+
+    Subclasses set ``model``, ``serializer_class`` (output and create input),
+    ``update_serializer_class``, ``list_event`` / ``view_event`` and the three domain actions.
+    """
+
+    model = None
+    update_serializer_class = None
+    list_event: Event
+    view_event: Event
+    create_action = None
+    update_action = None
+    delete_action = None
+    related: tuple[str, ...] = ()
+    prefetch: tuple[str, ...] = ()
+    filter_backends = [filters.DjangoFilterBackend, StableOrderingFilter]
+    # Cursor pages position on the first ordering field, so only (nearly) unique, non-null
+    # fields qualify; stage, status and the like are filters instead.
+    ordering_fields = ("created_at", "updated_at")
+    schema = VersionedAutoSchema()
+
+    def get_queryset(self):
+        return self.scoped(self.model.objects.visible_to(self.request.user, "view"))
+
+    def scoped(self, queryset):
+        return queryset.select_related(*self.related).prefetch_related(*self.prefetch)
+
+    def get_serializer_class(self):
+        if self.action in ("update", "partial_update") and self.update_serializer_class:
+            return self.update_serializer_class
+        return self.serializer_class
+
+    def actor(self) -> Actor:
+        return Actor.from_request(self.request)
+
+    def list_event_for(self, request) -> Event:
+        return self.list_event
+
+    def list(self, request, *args, **kwargs):
+        page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
+        audit_read(self.actor(), self.list_event_for(request), self.model, page,
+                   fields=audited_fields(self.serializer_class, self.model))
+        serializer = self.serializer_class(page, many=True, context=self.get_serializer_context())
+        return self.get_paginated_response(serializer.data)
+
+    def read_object(self, actor: Actor, pk):
+        """The record ``pk`` for display, through the access policy; the read is audited."""
+        obj = access_object(actor, self.scoped(self.model.objects.all()), pk, self.view_event)
+        audit_read(actor, self.view_event, self.model, [obj],
+                   fields=audited_fields(self.serializer_class, self.model))
+        return obj
+
+    def retrieve(self, request, pk=None, *args, **kwargs):
+        obj = self.read_object(self.actor(), pk)
+        return self.answer(obj)
+
+    def answer(self, obj, status_code=status.HTTP_200_OK) -> Response:
+        data = self.serializer_class(obj, context=self.get_serializer_context()).data
+        return Response(data, status=status_code, headers=etag_headers(obj))
+
+    def create(self, request, *args, **kwargs):
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        obj = self.create_record(self.actor(), dict(serializer.validated_data))
+        return self.answer(obj, status.HTTP_201_CREATED)
+
+    def create_record(self, actor: Actor, data: dict):
+        customer_id = data.pop("customer_id")
+        return self.create_action(actor, customer_id, data=data)
+
+    def update(self, request, pk=None, *args, partial=False, **kwargs):
+        version = version_from_if_match(request)
+        serializer = self.get_serializer(data=request.data, partial=partial)
+        serializer.is_valid(raise_exception=True)
+        obj = self.update_action(self.actor(), pk, changes=dict(serializer.validated_data),
+                                 version=version)
+        return self.answer(obj)
+
+    def partial_update(self, request, pk=None, *args, **kwargs):
+        return self.update(request, pk, partial=True)
+
+    def destroy(self, request, pk=None, *args, **kwargs):
+        version = version_from_if_match(request, required=False)
+        self.delete_action(self.actor(), pk, version=version)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+# --- customers ----------------------------------------------------------------------------------
+
+
+class TagListField(serializers.ListField):
+    """Tags as a list of names; sending a list replaces the customer's tags."""
+
+    child = serializers.CharField(max_length=50)
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("max_length", 20)
+        kwargs.setdefault("required", False)
+        super().__init__(**kwargs)
+
+    def to_representation(self, data):
+        return [tag.name for tag in data.all()]
+
+
+class CustomerSerializer(RecordSerializer):
+    """A customer. ``owner`` changes through reassignment, never through this payload."""
+
+    owner = serializers.PrimaryKeyRelatedField(read_only=True)
+    department = serializers.CharField(source="department.name", read_only=True,
+                                       allow_null=True)
+    region = serializers.CharField(source="region.name", read_only=True, allow_null=True)
+    kind = choice_field(Customer.Kind, "CustomerKind", required=False)
+    tags = TagListField()
+    phone = PhoneInputField()
+
+    class Meta:
+        model = Customer
+        fields = (
+            "id", "kind", "name", "company", "stage", "source", "owner", "department", "region",
+            "tags", "phone", "email", "province", "city", "district", "street", "id_number",
+            "credit_code", "birthday", "website", "preferences", "notes", "last_contacted_at",
+            "created_at", "updated_at", "version",
+        )
+        read_only_fields = ("id", "last_contacted_at", "created_at", "updated_at", "version")
+
+
+class CustomerFilter(filters.FilterSet):
+    stage = filters.ChoiceFilter(choices=Customer.Stage.choices)
+    kind = filters.ChoiceFilter(choices=Customer.Kind.choices)
+    source = filters.ChoiceFilter(choices=Customer.Source.choices)
+    owner = IdFilter(field_name="owner_id", help_text=_("Owner's user id."))
+    tag = filters.CharFilter(field_name="tags__name", max_length=50,
+                             help_text=_("Tag name (exact)."))
+    q = filters.CharFilter(method="search", max_length=100,
+                           help_text=_("Name or company contains this text."))
+
+    class Meta:
+        model = Customer
+        fields = ("stage", "kind", "source", "owner", "tag", "q")
+
+    def search(self, queryset, name, value):
+        return queryset.search(value)
+
+
+class CustomerViewSet(CustomerRecordViewSet):
+    """Customers the requesting user may see. Every list and read is recorded in the audit
+    trail; a search (``q``) is recorded as a search."""
+
+    model = Customer
+    serializer_class = CustomerSerializer
+    update_serializer_class = CustomerSerializer
+    filterset_class = CustomerFilter
+    related = ("department", "region")
+    prefetch = ("tags",)
+    list_event = Event.CUSTOMER_LIST
+    view_event = Event.CUSTOMER_VIEW
+
+    def list_event_for(self, request) -> Event:
+        return Event.CUSTOMER_SEARCH if request.query_params.get("q") else Event.CUSTOMER_LIST
+
+    def read_object(self, actor: Actor, pk):
+        return view_customer(actor, pk)
+
+    def create_record(self, actor: Actor, data: dict):
+        return create_customer(actor, data=data)
+
+    def update_action(self, actor: Actor, pk, *, changes: dict, version: int):
+        return update_customer(actor, pk, changes=changes, version=version)
+
+    def delete_action(self, actor: Actor, pk, *, version: int | None):
+        delete_customer(actor, pk, version=version)
+
+
+# --- contact persons ------------------------------------------------------------------------------
+
+
+class ContactSerializer(RecordSerializer):
+    """A person to talk to at a customer."""
+
+    customer = customer_field()
+    phone = PhoneInputField()
+
+    class Meta:
+        model = ContactPerson
+        fields = ("id", "customer", "name", "title", "phone", "email", "is_primary", "notes",
+                  "created_at", "updated_at", "version")
+        read_only_fields = ("id", "created_at", "updated_at", "version")
+
+
+class ContactUpdateSerializer(ContactSerializer):
+    """A contact person being edited: it stays with its customer."""
+
+    customer = customer_field(read_only=True)
+
+
+class ContactFilter(filters.FilterSet):
+    customer = filters.UUIDFilter(field_name="customer_id", help_text=_("Customer id."))
+    is_primary = filters.BooleanFilter()
+
+    class Meta:
+        model = ContactPerson
+        fields = ("customer", "is_primary")
+
+
+class ContactViewSet(CustomerRecordViewSet):
+    """Contact persons of the customers the requesting user may see."""
+
+    model = ContactPerson
+    serializer_class = ContactSerializer
+    update_serializer_class = ContactUpdateSerializer
+    filterset_class = ContactFilter
+    list_event = Event.CONTACT_LIST
+    view_event = Event.CONTACT_VIEW
+    create_action = staticmethod(create_contact)
+    update_action = staticmethod(update_contact)
+    delete_action = staticmethod(delete_contact)

@@ -1,0 +1,62 @@
+"""``anke run``: migrate, load the demo on an empty database, print logins, serve with gunicorn."""
+
+import ipaddress
+import os
+import sys
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.management import call_command
+from django.core.management.base import BaseCommand, CommandError
+from django.utils.translation import gettext as _
+
+from anke.web.management.commands.demo import customer_count, print_logins
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+class Command(BaseCommand):
+    help = "Set up (migrate, demo data on first start) and serve Anke."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--bind", default="127.0.0.1:8000",
+                            help="host:port to listen on (default 127.0.0.1:8000)")
+        parser.add_argument("--workers", type=int, default=2)
+        parser.add_argument("--demo-customers", default="5000",
+                            help="customers to load when the database is empty (0 for none)")
+        parser.add_argument("--check", action="store_true",
+                            help="set up and print the logins, but do not serve")
+
+    def handle(self, *args, bind, workers, demo_customers, check, **options):
+        host, _sep, port = bind.rpartition(":")
+        if not host or not port.isdigit():
+            raise CommandError(_("--bind must look like 127.0.0.1:8000."))
+        if not is_loopback(host) and not (settings.HTTPS or settings.TRUSTED_PROXY_HOPS):
+            raise CommandError(_(
+                "Refusing to serve on %(host)s without TLS: set ANKE_HTTPS=true behind a "
+                "TLS-terminating proxy (and ANKE_TRUSTED_PROXY_HOPS), or bind to 127.0.0.1."
+            ) % {"host": host})
+        count = customer_count(demo_customers)
+        call_command("migrate", interactive=False, verbosity=0)
+        call_command("collectstatic", interactive=False, verbosity=0)
+        if count and not get_user_model().objects.exists():
+            self.stdout.write(_("First start: loading the demo company…"))
+            call_command("demo", customers=str(count), stdout=self.stdout)
+        else:
+            print_logins(self.stdout)
+        self.stdout.write(_("Anke is at http://%(bind)s/") % {"bind": bind})
+        if check:
+            return
+        self.stdout.flush()
+        sys.stdout.flush()
+        os.execv(sys.executable, [sys.executable, "-m", "gunicorn", "anke.wsgi:application",
+                                  "--bind", bind, "--workers", str(workers),
+                                  "--access-logfile", "-", "--access-logformat",
+                                  '%(h)s "%(m)s %(U)s" %(s)s %(b)s %(M)sms'])
