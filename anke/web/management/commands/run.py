@@ -56,7 +56,8 @@ class Command(BaseCommand):
             return
         self.stdout.flush()
         sys.stdout.flush()
-        os.execv(sys.executable, [sys.executable, "-m", "gunicorn", "anke.wsgi:application",
+        # Replace this process so gunicorn receives the signals (Ctrl-C, SIGTERM) directly.
+        os.execv(sys.executable, [sys.executable, "-m", "gunicorn", "anke.wsgi:application",  # noqa: S606
                                   "--bind", bind, "--workers", str(workers),
                                   "--access-logfile", "-", "--access-logformat",
                                   '%(h)s "%(m)s %(U)s" %(s)s %(b)s %(M)sms'])
