@@ -11,6 +11,12 @@ def _fast_password_hashing(settings):
 
 
 @pytest.fixture(autouse=True)
+def _english_by_default(settings):
+    # Assertions read English source strings; tests/web/test_i18n.py covers Chinese.
+    settings.LANGUAGE_CODE = "en"
+
+
+@pytest.fixture(autouse=True)
 def _plain_static_files(settings):
     # The hashed manifest exists only after collectstatic, which `anke run` does; tests serve the
     # files from the apps' static folders instead.
