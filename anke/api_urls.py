@@ -5,7 +5,8 @@ Content-Security-Policy forbids; the docs page here is plain server-rendered HTM
 same schema, without scripts or styles.
 """
 
-from django.urls import path
+from django.http import JsonResponse
+from django.urls import path, re_path
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext as _
 from drf_spectacular.generators import SchemaGenerator
@@ -154,10 +155,18 @@ class ApiDocsView(APIView):
         return Response(render_docs(schema))
 
 
+def not_found(request, *args, **kwargs):
+    """Unknown API paths answer with the API's error body, not the web UI's 404 page."""
+    return JsonResponse({"error": {"code": "not_found", "message": _("Not found.")}},
+                        status=404)
+
+
 urlpatterns = [
     # Signed-in users only: the schema maps every endpoint and field.
     path("schema/", SpectacularAPIView.as_view(permission_classes=[permissions.IsAuthenticated]),
          name="schema"),
     path("docs/", ApiDocsView.as_view(), name="docs"),
     *router.urls,
+    # Last, and only for paths ending in "/", so a missing slash is still redirected first.
+    re_path(r"^.*/$", not_found),
 ]

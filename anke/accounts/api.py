@@ -105,6 +105,8 @@ class TokenViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
 
     serializer_class = TokenSerializer
     filter_backends = []
+    # ASCII digits only: revoke_api_token takes str.isdigit() ids to int(), and "²" is a digit.
+    lookup_value_regex = "[0-9]+"
 
     def get_queryset(self):
         return ApiToken.objects.filter(user=self.request.user)

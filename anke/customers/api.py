@@ -198,9 +198,10 @@ class CustomerRecordViewSet(viewsets.GenericViewSet):
     schema = VersionedAutoSchema()
 
     def get_queryset(self):
-        return self.scoped(self.model.objects.visible_to(self.request.user, "view"))
+        return self.with_related(self.model.objects.visible_to(self.request.user, "view"))
 
-    def scoped(self, queryset):
+    def with_related(self, queryset):
+        """Load what the serializer shows in the same query (or one more), never per row."""
         return queryset.select_related(*self.related).prefetch_related(*self.prefetch)
 
     def get_serializer_class(self):
@@ -223,7 +224,8 @@ class CustomerRecordViewSet(viewsets.GenericViewSet):
 
     def read_object(self, actor: Actor, pk):
         """The record ``pk`` for display, through the access policy; the read is audited."""
-        obj = access_object(actor, self.scoped(self.model.objects.all()), pk, self.view_event)
+        # access_object applies visible_to itself (and audits a refusal).
+        obj = access_object(actor, self.with_related(self.model.objects), pk, self.view_event)
         audit_read(actor, self.view_event, self.model, [obj],
                    fields=audited_fields(self.serializer_class, self.model))
         return obj
@@ -326,7 +328,6 @@ class CustomerViewSet(CustomerRecordViewSet):
 
     model = Customer
     serializer_class = CustomerSerializer
-    update_serializer_class = CustomerSerializer
     filterset_class = CustomerFilter
     related = ("department", "region")
     prefetch = ("tags",)

@@ -111,6 +111,19 @@ def test_out_of_range_ids_in_bodies_are_400(cast):
     assert "assignee" in response.json()["error"]["fields"]
 
 
+@pytest.mark.parametrize("path", ["/api/v1/nothing/", "/api/v1/customers/a/b/"])
+def test_unknown_api_paths_are_a_json_404(db, path):
+    response = APIClient().get(path)
+    assert response.status_code == 404
+    assert response.json() == {"error": {"code": "not_found", "message": "Not found."}}
+
+
+def test_a_missing_slash_is_still_redirected(as_sales_a):
+    response = as_sales_a.get("/api/v1/customers")
+    assert response.status_code == 301
+    assert response["Location"] == "/api/v1/customers/"
+
+
 def test_the_api_root_lists_the_endpoints(as_sales_a):
     response = as_sales_a.get("/api/v1/")
     assert response.status_code == 200

@@ -36,7 +36,8 @@ def _routes(customer, contact):
         ("post", reverse("customers:delete", args=[customer.pk]), {"version": 1}),
         ("get", reverse("customers:contact_create", args=[customer.pk]), {}),
         ("post", reverse("customers:contact_create", args=[customer.pk]), {"name": "间谍"}),
-        ("post", reverse("customers:contact_edit", args=[contact.pk]), {"name": "改", "version": 1}),
+        ("post", reverse("customers:contact_edit", args=[contact.pk]),
+         {"name": "改", "version": 1}),
         ("post", reverse("customers:contact_delete", args=[contact.pk]), {"version": 1}),
     ]
 
@@ -92,7 +93,8 @@ def test_form_fields_outside_the_whitelist_are_ignored(cast, client):
     response = client.post(reverse("customers:edit", args=[customer.pk]), {
         "kind": "individual", "name": "张三", "stage": "lead", "source": "other",
         "phone": "13812345678", "version": 1,
-        "owner": cast.sales_b.pk, "department": cast.north.pk, "id": "x", "created_at": "2000-01-01"})
+        "owner": cast.sales_b.pk, "department": cast.north.pk, "id": "x",
+        "created_at": "2000-01-01"})
     assert response.status_code == 302
     customer.refresh_from_db()
     assert customer.owner == cast.sales_a and customer.department == cast.east
