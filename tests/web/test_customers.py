@@ -1,9 +1,12 @@
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 
 from anke.audit.models import AuditEvent
 from anke.customers.models import Customer
-from tests.personas import customer_of
+from anke.sales.actions import create_deals, log_activities
+from anke.sales.models import PipelineStage
+from tests.personas import actor, customer_of
 
 
 @pytest.fixture
@@ -83,3 +86,20 @@ def test_create_then_detail(client_a):
     assert response.url == customer.get_absolute_url()
     page = client_a.get(customer.get_absolute_url()).content.decode()
     assert "139 0000 1111" in page and "华山" in page
+
+
+
+def test_list_and_detail_cost_a_fixed_number_of_queries(client, cast,
+                                                        django_assert_max_num_queries):
+    customers = [customer_of(cast.sales_a, name=f"客户{i}") for i in range(60)]
+    stage = PipelineStage.objects.first()
+    a = actor(cast.sales_a)
+    create_deals(a, [{"customer": customers[0], "title": f"单{i}", "stage": stage}
+                     for i in range(10)])
+    log_activities(a, [{"customer": customers[0], "summary": f"电话{i}", "kind": "call",
+                        "occurred_at": timezone.now()} for i in range(10)])
+    client.force_login(cast.sales_a)
+    with django_assert_max_num_queries(8):
+        assert client.get(reverse("customers:list")).status_code == 200
+    with django_assert_max_num_queries(14):
+        assert client.get(customers[0].get_absolute_url()).status_code == 200
