@@ -151,8 +151,11 @@ if HTTPS:
     CSRF_COOKIE_NAME = "__Host-anke_csrf"
     SECURE_HSTS_SECONDS = 63072000
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+    SECURE_HSTS_PRELOAD = env.bool("ANKE_HSTS_PRELOAD", default=False)
     SECURE_SSL_REDIRECT = env.bool("ANKE_SSL_REDIRECT", default=True)
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if TRUSTED_PROXY_HOPS else None
+# Preloading commits the whole domain to HTTPS for years: the operator's choice, not ours.
+SILENCED_SYSTEM_CHECKS = ["security.W021"]
 CSRF_TRUSTED_ORIGINS = env.list("ANKE_CSRF_TRUSTED_ORIGINS", default=[])
 
 # --- headers ------------------------------------------------------------------------------------
