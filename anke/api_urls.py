@@ -8,6 +8,7 @@ same schema, without scripts or styles.
 from django.http import JsonResponse
 from django.urls import path, re_path
 from django.utils.html import format_html, format_html_join
+from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 from drf_spectacular.generators import SchemaGenerator
 from drf_spectacular.utils import extend_schema
@@ -132,10 +133,11 @@ def render_docs(schema) -> str:
                    for name, spec in schema.get("components", {}).get("schemas", {}).items()),
     )
     return format_html(
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{}</title>"
+        "<!doctype html><html lang=\"{}\"><head><meta charset=\"utf-8\"><title>{}</title>"
         "</head><body><h1>{} {}</h1><p>{}</p><p>{}</p><p><a href=\"../schema/\">{}</a></p>"
         "<h2>{}</h2>{}<h2>{}</h2>{}</body></html>",
-        info.get("title", ""), info.get("title", ""), info.get("version", ""),
+        get_language() or "en", info.get("title", ""), info.get("title", ""),
+        info.get("version", ""),
         info.get("description", ""),
         _("Authenticate with 'Authorization: Bearer <token>' or a signed-in session. Edits send "
           "the version they started from in If-Match; every error answers "

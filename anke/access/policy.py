@@ -62,8 +62,11 @@ def _scope_part(user, scope: str, path: str):
     if scope == Scope.OWN:
         return Q(**{f"{path}owner_id": user.pk})
     if scope == Scope.DEPARTMENT and user.department_id:
-        # The department's subtree by its materialised path; the user's own row is already loaded.
-        return Q(**{f"{path}department__path__startswith": user.department.path})
+        # The subtree's ids by materialised path as a subquery, so the customer side stays an
+        # indexed department_id lookup instead of a join per row.
+        departments = user._meta.get_field("department").related_model.objects
+        subtree = departments.filter(path__startswith=user.department.path).values("pk")
+        return Q(**{f"{path}department_id__in": subtree})
     if scope == Scope.REGION and user.region_id:
         return Q(**{f"{path}region_id": user.region_id})
     return None

@@ -122,7 +122,8 @@ class TokenViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
         token, secret = create_api_token(Actor.from_request(request), request.user,
                                          **serializer.validated_data)
         data = {**TokenSerializer(token).data, "secret": secret}
-        return Response(data, status=status.HTTP_201_CREATED)
+        return Response(data, status=status.HTTP_201_CREATED,
+                        headers={"Cache-Control": "no-store"})
 
     def destroy(self, request, pk=None, *args, **kwargs):
         """Revoke a token at once; requests with it answer 401 from now on."""

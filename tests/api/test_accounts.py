@@ -58,6 +58,7 @@ def test_a_token_is_created_once_listed_without_its_secret_and_revoked(sales_a):
     response = client.post("/api/v1/tokens/", {"name": "报表脚本", "expires_days": 30},
                            format="json")
     assert response.status_code == 201, response.json()
+    assert response["Cache-Control"] == "no-store"
     created = response.json()
     secret = created["secret"]
     assert secret.startswith("anke_") and created["hint"] == secret[:12]

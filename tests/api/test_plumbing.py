@@ -1,13 +1,20 @@
 """Schema, docs page, throttling and the error body for malformed requests."""
 
+import json
+
 import pytest
 import yaml
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 from rest_framework.test import APIClient
 from rest_framework.throttling import SimpleRateThrottle
 
+from anke.api_urls import render_docs
 from anke.customers.models import Customer
+from anke.service.actions import open_ticket
 from tests.api.conftest import signed_in
-from tests.personas import customer_of
+from tests.personas import actor, customer_of
 
 
 def test_the_schema_is_openapi_3_with_bearer_auth(as_sales_a):
@@ -128,3 +135,68 @@ def test_the_api_root_lists_the_endpoints(as_sales_a):
     response = as_sales_a.get("/api/v1/")
     assert response.status_code == 200
     assert "customers" in response.json()
+
+
+_values = st.one_of(
+    st.none(), st.booleans(), st.integers(min_value=-(2**70), max_value=2**70),
+    st.floats(allow_nan=True, allow_infinity=True), st.text(max_size=40),
+    st.lists(st.text(max_size=5), max_size=3), st.dictionaries(st.text(max_size=5),
+                                                               st.integers(), max_size=2),
+)
+_FIELDS = ["name", "kind", "stage", "phone", "email", "id_number", "credit_code", "birthday",
+           "website", "tags", "customer", "title", "amount", "items", "due_at", "deal",
+           "assignee", "priority", "satisfaction", "occurred_at", "expected_close"]
+
+
+@pytest.mark.parametrize("path", ["customers", "deals", "orders", "tickets", "activities"])
+def test_random_bodies_are_never_a_500(cast, path):
+    customer = customer_of(cast.manager)
+    client = signed_in(cast.manager)
+
+    @hypothesis_settings(max_examples=40, deadline=None, database=None,
+              suppress_health_check=[HealthCheck.too_slow])
+    @given(body=st.dictionaries(st.sampled_from(_FIELDS), _values, max_size=5),
+           with_customer=st.booleans())
+    def post(body, with_customer):
+        if with_customer:
+            body = {**body, "customer": str(customer.pk)}
+        # json.dumps, not format="json": NaN and Infinity must reach the server's parser.
+        response = client.post(f"/api/v1/{path}/", json.dumps(body),
+                               content_type="application/json")
+        assert response.status_code in (201, 400, 404), response.content
+        assert response["Content-Type"] == "application/json"
+
+    post()
+
+
+@pytest.mark.parametrize("path", ["customers", "tickets"])
+def test_random_edits_are_never_a_500(cast, path):
+    customer = customer_of(cast.manager)
+    client = signed_in(cast.manager)
+    record = customer if path == "customers" else open_ticket(
+        actor(cast.manager), customer.pk, data={"subject": "X"})
+
+    @hypothesis_settings(max_examples=40, deadline=None, database=None,
+                         suppress_health_check=[HealthCheck.too_slow])
+    @given(body=st.dictionaries(st.sampled_from(_FIELDS + ["status", "description"]), _values,
+                                max_size=4),
+           if_match=st.one_of(st.just('"1"'), st.text(max_size=5)))
+    def patch(body, if_match):
+        response = client.patch(f"/api/v1/{path}/{record.pk}/", json.dumps(body),
+                                content_type="application/json", HTTP_IF_MATCH=if_match)
+        assert response.status_code in (200, 400, 404, 409, 428), response.content
+
+    patch()
+
+
+def test_the_docs_page_escapes_what_the_schema_says():
+    html = render_docs({
+        "info": {"title": "<script>alert(1)</script>"},
+        "paths": {"/a/": {"get": {"operationId": 'x"><img src=x onerror=alert(1)>',
+                                  "description": "<b>bold</b>",
+                                  "parameters": [{"name": "<i>", "in": "query"}]}}},
+        "components": {"schemas": {"<u>": {"properties": {"<s>": {"type": "string"}}}}},
+    })
+    assert "<script>" not in html and "<img" not in html
+    assert "<b>" not in html and "<i>" not in html and "<u>" not in html and "<s>" not in html
+    assert "&lt;script&gt;" in html

@@ -379,3 +379,12 @@ def test_pipeline_stages_are_listed_in_board_order(as_sales_a):
     assert as_sales_a.get(f"/api/v1/pipeline-stages/{won['id']}/").json()["code"] == "won"
     assert as_sales_a.post("/api/v1/pipeline-stages/", {"code": "x"},
                            format="json").status_code == 405
+
+
+def test_every_customer_record_endpoint_is_in_the_matrix():
+    from anke.api_urls import router
+    from anke.customers.api import CustomerRecordViewSet
+
+    registered = {prefix for prefix, viewset, _basename in router.registry
+                  if issubclass(viewset, CustomerRecordViewSet)}
+    assert registered == {*IDS, "customers"}
