@@ -112,7 +112,8 @@ def revoke_api_token(actor: Actor, token_id) -> ApiToken:
     """Revoke a token: its owner may revoke their own; the operator may revoke any."""
     tokens = ApiToken.objects.all() if is_operator(actor) else ApiToken.objects.filter(
         user_id=getattr(actor.user, "pk", None))
-    token = tokens.filter(pk=token_id).first() if str(token_id).isdigit() else None
+    raw = str(token_id)
+    token = tokens.filter(pk=int(raw)).first() if raw.isascii() and raw.isdigit() else None
     if token is None:
         deny(actor, Event.TOKEN_REVOKE, ApiToken, [token_id], "not_visible")
     with transaction.atomic():

@@ -4,6 +4,7 @@ import ipaddress
 import uuid
 
 from django.conf import settings
+from django.utils.cache import patch_cache_control
 
 
 def client_ip(request) -> str | None:
@@ -34,4 +35,7 @@ class RequestContextMiddleware:
         request.client_ip = client_ip(request)
         response = self.get_response(request)
         response["X-Request-ID"] = request.request_id
+        if not response.has_header("Cache-Control"):
+            # Pages and API answers carry personal data: no shared or disk cache may keep them.
+            patch_cache_control(response, no_store=True, private=True)
         return response

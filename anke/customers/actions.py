@@ -157,11 +157,11 @@ def delete_customer(actor: Actor, pk, *, version: int | None = None) -> None:
     delete_object(actor, Customer.objects, pk, event=Event.CUSTOMER_DELETE, version=version)
 
 
-def view_customer(actor: Actor, pk) -> Customer:
-    """The customer ``pk`` for display; the view is audited before it is returned."""
+def view_customer(actor: Actor, pk, *, fields: Iterable[str] = ()) -> Customer:
+    """The customer ``pk`` for display; the view of ``fields`` is audited before it returns."""
     customer = access_object(actor, Customer.objects.select_related(
         "owner", "department", "region"), pk, Event.CUSTOMER_VIEW)
-    audit_read(actor, Event.CUSTOMER_VIEW, Customer, [customer])
+    audit_read(actor, Event.CUSTOMER_VIEW, Customer, [customer], fields=fields)
     return customer
 
 

@@ -338,7 +338,7 @@ class CustomerViewSet(CustomerRecordViewSet):
         return Event.CUSTOMER_SEARCH if request.query_params.get("q") else Event.CUSTOMER_LIST
 
     def read_object(self, actor: Actor, pk):
-        return view_customer(actor, pk)
+        return view_customer(actor, pk, fields=audited_fields(self.serializer_class, Customer))
 
     def create_record(self, actor: Actor, data: dict):
         return create_customer(actor, data=data)

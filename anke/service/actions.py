@@ -31,11 +31,17 @@ def open_ticket(actor: Actor, customer_id, *, data: dict) -> Ticket:
     """Open a ticket; its SLA due time follows from the priority."""
     data = dict(data)
     _check_assignee(data)
-    priority = data.get("priority") or Ticket.Priority.NORMAL
-    sla = Ticket.SLA.get(priority)
     return create_child(actor, Customer.objects, customer_id, Ticket, data=data,
                         allowed=TICKET_FIELDS, event=Event.TICKET_CREATE,
-                        sla_due_at=timezone.now() + sla if sla else None)
+                        after_save=_start_sla)
+
+
+def _start_sla(ticket: Ticket) -> None:
+    """SLA due time from the priority; a ticket recorded as already resolved is stamped so."""
+    ticket.sla_due_at = ticket.created_at + Ticket.SLA[ticket.priority]
+    ticket.resolved_at = None if ticket.is_open else ticket.created_at
+    Ticket.objects.filter(pk=ticket.pk).update(sla_due_at=ticket.sla_due_at,
+                                               resolved_at=ticket.resolved_at)
 
 
 def update_ticket(actor: Actor, pk, *, changes: dict, version: int) -> Ticket:
@@ -64,10 +70,10 @@ def open_tickets(actor: Actor, rows: list[dict]) -> list[Ticket]:
     """Open many tickets in one transaction (demo loader, importers)."""
 
     def start_sla(ticket):
+        now = timezone.now()
         if sla := Ticket.SLA.get(ticket.priority):
-            ticket.sla_due_at = timezone.now() + sla
-        if not ticket.is_open:
-            ticket.resolved_at = timezone.now()
+            ticket.sla_due_at = now + sla
+        ticket.resolved_at = None if ticket.is_open else now
 
     return create_children(actor, Customer.objects, Ticket, rows, allowed=TICKET_FIELDS,
                            event=Event.TICKET_CREATE, prepare=start_sla)
