@@ -13,8 +13,9 @@ from django.utils.translation import gettext_lazy as _
 from django_filters import rest_framework as filters
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema_field
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
 from rest_framework import serializers, status, viewsets
+from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from anke.access.guarded import access_object, audit_read
@@ -212,12 +213,13 @@ class CustomerRecordViewSet(viewsets.GenericViewSet):
     def actor(self) -> Actor:
         return Actor.from_request(self.request)
 
-    def list_event_for(self, request) -> Event:
-        return self.list_event
-
     def list(self, request, *args, **kwargs):
-        page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
-        audit_read(self.actor(), self.list_event_for(request), self.model, page,
+        return self.page_of(self.filter_queryset(self.get_queryset()), self.list_event)
+
+    def page_of(self, queryset, event: Event) -> Response:
+        """One cursor page of ``queryset``, audited as ``event`` before it is returned."""
+        page = self.paginate_queryset(queryset)
+        audit_read(self.actor(), event, self.model, page,
                    fields=audited_fields(self.serializer_class, self.model))
         serializer = self.serializer_class(page, many=True, context=self.get_serializer_context())
         return self.get_paginated_response(serializer.data)
@@ -311,15 +313,17 @@ class CustomerFilter(filters.FilterSet):
     owner = IdFilter(field_name="owner_id", help_text=_("Owner's user id."))
     tag = filters.CharFilter(field_name="tags__name", max_length=50,
                              help_text=_("Tag name (exact)."))
-    q = filters.CharFilter(method="search", max_length=100,
-                           help_text=_("Name or company contains this text."))
 
     class Meta:
         model = Customer
-        fields = ("stage", "kind", "source", "owner", "tag", "q")
+        fields = ("stage", "kind", "source", "owner", "tag")
 
-    def search(self, queryset, name, value):
-        return queryset.search(value)
+
+class CustomerSearchSerializer(StrictSerializerMixin, serializers.Serializer):
+    """A search by name or company. It travels in a POST body so that names never land in URLs
+    and proxy logs; the list filters still apply as query parameters."""
+
+    q = serializers.CharField(max_length=100, help_text=_("Name or company contains this text."))
 
 
 class CustomerViewSet(CustomerRecordViewSet):
@@ -334,8 +338,15 @@ class CustomerViewSet(CustomerRecordViewSet):
     list_event = Event.CUSTOMER_LIST
     view_event = Event.CUSTOMER_VIEW
 
-    def list_event_for(self, request) -> Event:
-        return Event.CUSTOMER_SEARCH if request.query_params.get("q") else Event.CUSTOMER_LIST
+    @extend_schema(request=CustomerSearchSerializer,
+                   responses={200: CustomerSerializer(many=True), 400: ErrorSerializer})
+    @action(detail=False, methods=["post"])
+    def search(self, request):
+        """Customers whose name or company contains ``q``, filtered like the list."""
+        query = CustomerSearchSerializer(data=request.data)
+        query.is_valid(raise_exception=True)
+        customers = self.filter_queryset(self.get_queryset()).search(query.validated_data["q"])
+        return self.page_of(customers, Event.CUSTOMER_SEARCH)
 
     def read_object(self, actor: Actor, pk):
         return view_customer(actor, pk, fields=audited_fields(self.serializer_class, Customer))
