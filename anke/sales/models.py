@@ -82,6 +82,7 @@ class Deal(UUIDModel, TimeStampedModel, VersionedModel):
 
     class Meta:
         ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["customer", "-created_at"])]
         verbose_name = _("deal")
         verbose_name_plural = _("deals")
 
@@ -118,6 +119,9 @@ class Activity(UUIDModel, TimeStampedModel, VersionedModel):
 
     class Meta:
         ordering = ["-occurred_at", "-id"]
+        # The customer's timeline reads its newest activities; without this PostgreSQL may walk
+        # the whole occurred_at index when its statistics are stale.
+        indexes = [models.Index(fields=["customer", "-occurred_at"])]
         verbose_name = _("activity")
         verbose_name_plural = _("activities")
 
@@ -189,6 +193,7 @@ class Order(UUIDModel, TimeStampedModel, VersionedModel):
 
     class Meta:
         ordering = ["-ordered_on", "-id"]
+        indexes = [models.Index(fields=["customer", "-created_at"])]
         verbose_name = _("order")
         verbose_name_plural = _("orders")
 

@@ -71,6 +71,7 @@ class Ticket(UUIDModel, TimeStampedModel, VersionedModel):
 
     class Meta:
         ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["customer", "-created_at"])]
         verbose_name = _("ticket")
         verbose_name_plural = _("tickets")
 

@@ -1,5 +1,6 @@
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
+from django.db import connection
 from django.utils.translation import gettext as _
 
 from anke.web.demo import load_demo, read_logins
@@ -32,6 +33,11 @@ class Command(BaseCommand):
             result = load_demo(count, seed=seed)
         except ValidationError as error:
             raise CommandError(_("Demo data was refused: %(error)s") % {"error": error}) from None
+        if connection.vendor == "postgresql":
+            # Fresh planner statistics: without them the first pages after a bulk load can pick
+            # sequential scans.
+            with connection.cursor() as cursor:
+                cursor.execute("ANALYZE")
         rate = result.customers / result.seconds if result.seconds else 0
         self.stdout.write(_(
             "Loaded %(customers)d customers, %(deals)d deals, %(activities)d activities, "

@@ -29,12 +29,15 @@ class Command(BaseCommand):
         parser.add_argument("--bind", default="127.0.0.1:8000",
                             help="host:port to listen on (default 127.0.0.1:8000)")
         parser.add_argument("--workers", type=int, default=2)
+        parser.add_argument("--threads", type=int, default=4,
+                            help="threads per worker (keep-alive, and requests waiting on the "
+                                 "database do not block the worker)")
         parser.add_argument("--demo-customers", default="5000",
                             help="customers to load when the database is empty (0 for none)")
         parser.add_argument("--check", action="store_true",
                             help="set up and print the logins, but do not serve")
 
-    def handle(self, *args, bind, workers, demo_customers, check, **options):
+    def handle(self, *args, bind, workers, threads, demo_customers, check, **options):
         host, _sep, port = bind.rpartition(":")
         if not host or not port.isdigit():
             raise CommandError(_("--bind must look like 127.0.0.1:8000."))
@@ -59,5 +62,6 @@ class Command(BaseCommand):
         # Replace this process so gunicorn receives the signals (Ctrl-C, SIGTERM) directly.
         os.execv(sys.executable, [sys.executable, "-m", "gunicorn", "anke.wsgi:application",  # noqa: S606
                                   "--bind", bind, "--workers", str(workers),
+                                  "--worker-class", "gthread", "--threads", str(threads),
                                   "--access-logfile", "-", "--access-logformat",
                                   '%(h)s "%(m)s %(U)s" %(s)s %(b)s %(M)sms'])

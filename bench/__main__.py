@@ -1,0 +1,202 @@
+"""Anke benchmark: seed the demo company, serve it with gunicorn, time real HTTP requests.
+
+Usage (``make bench BENCH_ARGS="..."`` runs the same)::
+
+    .venv/bin/python -m bench                       # 100,000 customers, SQLite and PostgreSQL
+    .venv/bin/python -m bench --customers 1000000 --db sqlite
+    .venv/bin/python -m bench --customers 2000 --requests 50     # a quick end-to-end check
+    .venv/bin/python -m bench --skip-seed --db postgres           # reuse the last seeded DB
+
+For each database (SQLite in a fresh var dir under ``--work-dir``; PostgreSQL in a freshly
+created database ``anke_bench`` at 127.0.0.1), the bench migrates, loads ``--customers`` demo
+customers through ``anke.web.demo.load_demo`` in a child process and prints the load rate
+(customers/s, all table rows/s); PostgreSQL then gets an ``ANALYZE``. It then runs
+``collectstatic``, starts ``gunicorn anke.wsgi:application --workers 2`` on a free 127.0.0.1
+port, logs in as the sales
+rep ``zhangwei`` (own customers) and as ``manager`` (all customers) and measures p50/p99/mean
+latency in ms of the customer list (GET /customers/), a random visible customer's page,
+a name search by surname and by full name (POST /customers/), creating a customer
+(POST /customers/new/) and the list page with four concurrent clients (req/s).
+
+Figures, not assertions: a table per database with the reference budgets beside them (list
+p50 ≤ 8 ms and detail p50 ≤ 4 ms at 1M customers on SQLite; demo load ≥ 4,000 customers/s;
+the prototype's 5.4 ms p50 at one client and ~350 req/s at four). The results are also written
+to ``bench/results/<timestamp>.json``. Every request has a timeout, each measurement stops at
+``--max-seconds``, and gunicorn is always stopped. See bench/README.md.
+"""
+
+import argparse
+import os
+import platform
+import random
+import sqlite3
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+from bench import client, db, report, server
+from bench.db import BenchError, Target
+
+USERS = ("zhangwei", "manager")  # a sales rep with own scope; the manager with all scope
+SURNAMES = ("张", "王", "李", "刘", "陈")
+MAX_CUSTOMERS = 2_000_000
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n")[0])
+    parser.add_argument("--customers", type=int, default=100_000,
+                        help="demo customers to seed (default 100000)")
+    parser.add_argument("--db", choices=("sqlite", "postgres", "both"), default="both")
+    parser.add_argument("--requests", type=int, default=300,
+                        help="timed requests per client per measurement (default 300)")
+    parser.add_argument("--warmup", type=int, default=5,
+                        help="untimed requests per client before each measurement (default 5)")
+    parser.add_argument("--skip-seed", action="store_true",
+                        help="reuse the database seeded by an earlier run")
+    parser.add_argument("--workers", type=int, default=2, help="gunicorn workers (default 2)")
+    parser.add_argument("--clients", type=int, default=4,
+                        help="concurrent clients for the throughput measurement (default 4)")
+    parser.add_argument("--timeout", type=float, default=30.0,
+                        help="seconds allowed per HTTP request (default 30)")
+    parser.add_argument("--max-seconds", type=float, default=120.0,
+                        help="each measurement stops after this long (default 120)")
+    parser.add_argument("--seed", type=int, default=2026, help="demo data seed (default 2026)")
+    parser.add_argument("--work-dir", type=Path,
+                        default=Path(tempfile.gettempdir()) / "anke-bench",
+                        help="where the var dirs live (default $TMPDIR/anke-bench)")
+    parser.add_argument("--pg-url", default="postgres://postgres@127.0.0.1:5432/anke_bench",
+                        help="PostgreSQL database to drop, create and use (loopback only)")
+    parser.add_argument("--no-analyze", action="store_true",
+                        help="PostgreSQL: measure without running ANALYZE after seeding")
+    args = parser.parse_args(argv)
+    if not 1 <= args.customers <= MAX_CUSTOMERS:
+        parser.error(f"--customers must be from 1 to {MAX_CUSTOMERS:,}")
+    if args.requests < 1 or args.warmup < 0 or args.workers < 1 or args.clients < 1:
+        parser.error("--requests, --workers and --clients must be positive, --warmup ≥ 0")
+    return args
+
+
+def environment() -> dict:
+    import django
+    import gunicorn
+
+    return {"python": platform.python_version(), "django": django.get_version(),
+            "gunicorn": gunicorn.__version__, "sqlite": sqlite3.sqlite_version,
+            "platform": platform.platform(), "cpus": os.cpu_count()}
+
+
+def prepare(target: Target, args: argparse.Namespace) -> dict | None:
+    """Fresh database, migrated and seeded; or, with --skip-seed, the existing one migrated."""
+    if args.skip_seed:
+        db.check_exists(target)
+        print(f"  reusing {target.var_dir} (migrating if needed)", flush=True)
+        db.migrate(target)
+        return None
+    print(f"  resetting {target.var_dir}" + (
+        f" and {target.database_url}" if target.name == "postgres" else ""), flush=True)
+    db.reset(target)
+    seconds = db.migrate(target)
+    print(f"  migrated in {seconds:.1f} s; seeding {args.customers:,} customers…", flush=True)
+    seed = db.seed(target, args.customers, args.seed)
+    print("  " + report.seed_line(seed), flush=True)
+    return seed
+
+
+def run_user(port: int, username: str, password: str, sample: dict,
+             args: argparse.Namespace, phone_base: int, rows: list[dict]) -> None:
+    """Log in as ``username`` and append one summary per measurement to ``rows``."""
+    session = client.login(server.HOST, port, username, password, timeout=args.timeout)
+    names = sample["names"] or list(SURNAMES)
+    scenarios = [
+        ("list", client.list_page),
+        ("detail", client.detail_page(sample["ids"])),
+        ("search surname", client.search(list(SURNAMES))),
+        ("search name", client.search(names)),
+        ("create", client.create(username, phone_base)),
+    ]
+    try:
+        for name, scenario in scenarios:
+            m = client.measure(session, name, username, scenario, requests=args.requests,
+                               warmup=args.warmup, max_seconds=args.max_seconds,
+                               seed=args.seed)
+            rows.append(m.summary())
+            _progress(rows[-1])
+        m = client.measure(session, "list x4" if args.clients == 4 else f"list x{args.clients}",
+                           username, client.list_page, requests=args.requests,
+                           warmup=args.warmup, max_seconds=args.max_seconds, seed=args.seed,
+                           clients=args.clients)
+        rows.append(m.summary())
+        _progress(rows[-1])
+    finally:
+        session.close()
+
+
+def _progress(row: dict) -> None:
+    p50 = "–" if row["p50_ms"] is None else f"{row['p50_ms']:.1f}"
+    print(f"  {row['name']:<16} {row['user']:<9} n={row['n']:<5} p50 {p50} ms"
+          + (f"  {row['errors']} errors" if row["errors"] else ""), flush=True)
+
+
+def bench_target(target: Target, args: argparse.Namespace) -> dict:
+    result = {"database": target.name, "label": target.label, "workers": args.workers,
+              "requests": args.requests, "customers_requested": args.customers}
+    print(f"\n### {target.label}", flush=True)
+    started = time.perf_counter()
+    try:
+        result["seed"] = prepare(target, args)
+        if target.name == "postgres" and not args.no_analyze:
+            result["analyze"] = db.analyze(target)
+            print(f"  ANALYZE in {result['analyze']['analyze_seconds']:.1f} s (server "
+                  f"autovacuum: {result['analyze']['autovacuum']})", flush=True)
+        db.collectstatic(target)
+        result["sample"] = db.sample(target, list(USERS))
+        result["database_bytes"] = db.database_size(target)
+        logins = target.logins()
+        phone_base = random.Random().randrange(10**8)
+        result["measurements"] = measurements = []
+        with server.gunicorn(target, workers=args.workers) as port:
+            print(f"  gunicorn on {server.HOST}:{port} with {args.workers} workers", flush=True)
+            for username in USERS:
+                if username not in logins:
+                    raise BenchError(f"no demo login for {username}")
+                run_user(port, username, logins[username], result["sample"]["users"][username],
+                         args, phone_base, measurements)
+    except BenchError as error:
+        result["error"] = str(error)
+    result["seconds"] = time.perf_counter() - started
+    # The sampled ids and names are inputs, not figures: keep the JSON small.
+    for user in (result.get("sample") or {}).get("users", {}).values():
+        user["ids"] = len(user["ids"])
+        user["names"] = len(user["names"])
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    targets = []
+    if args.db in ("sqlite", "both"):
+        targets.append(db.sqlite_target(args.work_dir))
+    try:
+        if args.db in ("postgres", "both"):
+            targets.append(db.postgres_target(args.work_dir, args.pg_url))
+    except BenchError as error:
+        print(f"bench: {error}", file=sys.stderr)
+        return 2
+    results = {"started_at": datetime.now(UTC).isoformat(timespec="seconds"),
+               "args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
+               "budgets": report.BUDGETS, "environment": environment(), "databases": {}}
+    for target in targets:
+        results["databases"][target.name] = bench_target(target, args)
+    print()
+    for result in results["databases"].values():
+        print(report.table(result) + "\n")
+    path = report.write_json(results)
+    print(f"results: {path}")
+    failed = [r for r in results["databases"].values() if r.get("error")]
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

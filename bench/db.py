@@ -1,0 +1,223 @@
+"""The databases under test: a fresh environment per target, reset, migrate, seed, sample.
+
+Every Django step runs in a child process with the target's environment, so one bench run can
+measure SQLite and PostgreSQL side by side without the two settings ever meeting.
+"""
+
+import ipaddress
+import json
+import os
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+ROOT = Path(__file__).resolve().parent.parent
+# Fixed so sessions survive a gunicorn restart between runs; never used outside the bench.
+BENCH_SIGNING_KEY = "bench-only-signing-key-not-a-secret-0123456789abcdefghij"
+
+
+class BenchError(RuntimeError):
+    """A step of the benchmark failed; the message says which and why."""
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+@dataclass
+class Target:
+    name: str  # "sqlite" | "postgres"
+    var_dir: Path
+    database_url: str
+    info: dict = field(default_factory=dict)
+
+    @property
+    def label(self) -> str:
+        return {"sqlite": "SQLite", "postgres": "PostgreSQL"}[self.name]
+
+    def env(self) -> dict[str, str]:
+        """The process environment: the caller's, minus any Anke/Django settings, plus ours."""
+        env = {k: v for k, v in os.environ.items()
+               if not k.startswith(("ANKE_", "DJANGO_")) and k not in ("DATABASE_URL", "REDIS_URL")}
+        env.update({
+            "ANKE_VAR_DIR": str(self.var_dir),
+            "DATABASE_URL": self.database_url,
+            "ANKE_SECRET_KEY": BENCH_SIGNING_KEY,
+            "ANKE_LOG_LEVEL": "WARNING",
+            "ANKE_DEBUG": "false",
+            "ANKE_HTTPS": "false",
+            "ANKE_PRODUCTION": "false",
+            "ANKE_TRUSTED_PROXY_HOPS": "0",
+            "DJANGO_SETTINGS_MODULE": "anke.settings",
+            "PYTHONUNBUFFERED": "1",
+        })
+        return env
+
+    def logins(self) -> dict[str, str]:
+        """username → password from the demo's logins file."""
+        path = self.var_dir / "demo-logins.txt"
+        if not path.exists():
+            raise BenchError(f"{path} is missing: seed the {self.label} database first "
+                             "(run without --skip-seed).")
+        rows = [line.split("\t") for line in path.read_text().splitlines() if line]
+        return {row[0]: row[2] for row in rows if len(row) >= 3}
+
+
+def sqlite_target(work_dir: Path) -> Target:
+    var_dir = work_dir / "sqlite"
+    return Target("sqlite", var_dir, f"sqlite:///{var_dir / 'anke.sqlite3'}")
+
+
+def postgres_target(work_dir: Path, url: str) -> Target:
+    parts = urlsplit(url)
+    if parts.scheme not in ("postgres", "postgresql"):
+        raise BenchError(f"--pg-url must be a postgres:// URL, not {url!r}.")
+    if not is_loopback(parts.hostname or ""):
+        raise BenchError("--pg-url must point at 127.0.0.1 (the benchmark stays on loopback).")
+    return Target("postgres", work_dir / "postgres", url)
+
+
+def _pg_admin(target: Target):
+    import psycopg
+
+    parts = urlsplit(target.database_url)
+    dbname = parts.path.lstrip("/")
+    if not dbname:
+        raise BenchError("--pg-url must name a database, e.g. .../anke_bench")
+    admin_url = urlunsplit((parts.scheme, parts.netloc, "/postgres", "", ""))
+    try:
+        return psycopg.connect(admin_url, autocommit=True, connect_timeout=10), dbname
+    except psycopg.OperationalError as error:
+        raise BenchError(f"cannot reach PostgreSQL at {parts.hostname}:{parts.port}: "
+                         f"{error}") from None
+
+
+def reset(target: Target) -> None:
+    """A fresh var dir and (for PostgreSQL) a freshly created database."""
+    if target.var_dir.exists():
+        shutil.rmtree(target.var_dir)
+    target.var_dir.mkdir(parents=True)
+    if target.name == "postgres":
+        from psycopg import sql
+
+        conn, dbname = _pg_admin(target)
+        with conn:
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)")
+                         .format(sql.Identifier(dbname)))
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(dbname)))
+
+
+def database_size(target: Target) -> int | None:
+    """Bytes on disk: the SQLite file with its WAL, or pg_database_size."""
+    if target.name == "sqlite":
+        files = [target.var_dir / f"anke.sqlite3{suffix}" for suffix in ("", "-wal")]
+        return sum(f.stat().st_size for f in files if f.exists())
+    conn, dbname = _pg_admin(target)
+    with conn:
+        row = conn.execute("SELECT pg_database_size(%s)", (dbname,)).fetchone()
+    return row[0] if row else None
+
+
+def analyze(target: Target) -> dict:
+    """PostgreSQL: refresh planner statistics, as autovacuum would after a bulk load.
+
+    Without it a freshly seeded database is planned as if empty (on a server with autovacuum
+    off, for good), which measures the stale statistics rather than the app.
+    """
+    import psycopg
+
+    with psycopg.connect(target.database_url, autocommit=True, connect_timeout=10) as conn:
+        autovacuum = conn.execute("SHOW autovacuum").fetchone()[0]
+        started = time.perf_counter()
+        conn.execute("ANALYZE")
+        return {"autovacuum": autovacuum, "analyze_seconds": time.perf_counter() - started}
+
+
+def check_exists(target: Target) -> None:
+    if target.name == "sqlite":
+        if not (target.var_dir / "anke.sqlite3").exists():
+            raise BenchError(f"no seeded SQLite database in {target.var_dir}: "
+                             "run without --skip-seed first.")
+        return
+    conn, dbname = _pg_admin(target)
+    with conn:
+        found = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s",
+                             (dbname,)).fetchone()
+    if not found:
+        raise BenchError(f"PostgreSQL database {dbname} does not exist: "
+                         "run without --skip-seed first.")
+    target.logins()
+
+
+def run(target: Target, args: list[str], *, timeout: float, echo: bool = False) -> dict | None:
+    """Run ``python <args>`` in the project with the target's environment.
+
+    Output lines are echoed when ``echo``; a final ``RESULT <json>`` line is parsed and returned.
+    The child is killed when ``timeout`` seconds pass.
+    """
+    proc = subprocess.Popen([sys.executable, *args], cwd=ROOT, env=target.env(),
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            encoding="utf-8", errors="replace")
+    timer = threading.Timer(timeout, proc.kill)
+    timer.start()
+    started = time.monotonic()
+    output, result = [], None
+    try:
+        for line in proc.stdout:
+            if line.startswith("RESULT "):
+                result = json.loads(line[7:])
+                continue
+            output.append(line)
+            if echo:
+                sys.stdout.write(line)
+                sys.stdout.flush()
+        code = proc.wait()
+    finally:
+        timer.cancel()
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    if code != 0:
+        tail = "".join(output[-30:])
+        if time.monotonic() - started >= timeout:
+            raise BenchError(f"`{' '.join(args)}` timed out after {timeout:.0f} s:\n{tail}")
+        raise BenchError(f"`{' '.join(args)}` failed with exit code {code}:\n{tail}")
+    return result
+
+
+def migrate(target: Target) -> float:
+    started = time.perf_counter()
+    run(target, ["manage.py", "migrate", "--noinput", "-v", "0"], timeout=900)
+    return time.perf_counter() - started
+
+
+def collectstatic(target: Target) -> None:
+    run(target, ["manage.py", "collectstatic", "--noinput", "-v", "0"], timeout=600)
+
+
+def seed(target: Target, customers: int, seed_value: int) -> dict:
+    # Generous but bounded: assumes at least 100 customers/s plus ten minutes.
+    timeout = 600 + customers / 100
+    result = run(target, ["-m", "bench.seed", "load", "--customers", str(customers),
+                          "--seed", str(seed_value)], timeout=timeout, echo=True)
+    if result is None:
+        raise BenchError("the seed child ended without a result")
+    return result
+
+
+def sample(target: Target, users: list[str], count: int = 500) -> dict:
+    result = run(target, ["-m", "bench.seed", "sample", "--users", *users,
+                          "--count", str(count)], timeout=900)
+    if result is None:
+        raise BenchError("the sample child ended without a result")
+    return result

@@ -1,0 +1,84 @@
+"""gunicorn on a free loopback port, with the target's environment; always stopped."""
+
+import contextlib
+import http.client
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+
+from bench.db import ROOT, BenchError, Target
+
+HOST = "127.0.0.1"
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((HOST, 0))
+        return sock.getsockname()[1]
+
+
+def _answers(port: int) -> bool:
+    conn = http.client.HTTPConnection(HOST, port, timeout=2)
+    try:
+        conn.request("GET", "/login/")
+        response = conn.getresponse()
+        response.read()
+        return response.status == 200
+    except (OSError, http.client.HTTPException):
+        return False
+    finally:
+        conn.close()
+
+
+def _tail(path, lines: int = 40) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return ""
+
+
+@contextlib.contextmanager
+def gunicorn(target: Target, *, workers: int, startup_timeout: float = 60) -> Iterator[int]:
+    """Serve ``anke.wsgi`` on 127.0.0.1:<free port>; yield the port; stop it on the way out."""
+    port = free_port()
+    log_path = target.var_dir / "gunicorn.log"
+    with open(log_path, "ab") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "anke.wsgi:application",
+             "--bind", f"{HOST}:{port}", "--workers", str(workers),
+             "--log-level", "warning", "--timeout", "60", "--graceful-timeout", "5"],
+            cwd=ROOT, env=target.env(), stdout=log, stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL, start_new_session=True)
+    try:
+        deadline = time.monotonic() + startup_timeout
+        while not _answers(port):
+            if proc.poll() is not None:
+                raise BenchError(f"gunicorn exited with {proc.returncode}:\n{_tail(log_path)}")
+            if time.monotonic() > deadline:
+                raise BenchError(f"gunicorn did not answer within {startup_timeout:.0f} s:\n"
+                                 f"{_tail(log_path)}")
+            time.sleep(0.2)
+        yield port
+    finally:
+        stop(proc)
+
+
+def stop(proc: subprocess.Popen) -> None:
+    """SIGTERM the master (it stops its workers); SIGKILL its process group if it lingers."""
+    if proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(timeout=15)
+        return
+    except subprocess.TimeoutExpired:
+        pass
+    # start_new_session made the master the leader of a group holding only it and its workers.
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        proc.wait(timeout=5)
