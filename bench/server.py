@@ -50,6 +50,8 @@ def gunicorn(target: Target, *, workers: int, startup_timeout: float = 60) -> It
         proc = subprocess.Popen(
             [sys.executable, "-m", "gunicorn", "anke.wsgi:application",
              "--bind", f"{HOST}:{port}", "--workers", str(workers),
+             # As `anke run` serves: threaded workers with keep-alive.
+             "--worker-class", "gthread", "--threads", "4",
              "--log-level", "warning", "--timeout", "60", "--graceful-timeout", "5"],
             cwd=ROOT, env=target.env(), stdout=log, stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL, start_new_session=True)
