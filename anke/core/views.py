@@ -4,17 +4,21 @@ next to their fields. Views stay thin; rules live in the actions."""
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils.translation import gettext as _
 
+from anke.access.policy import has_permission
 from anke.core.context import Actor
 from anke.core.errors import StaleVersion
 
 
 def form_page(request, *, form_class, save, title: str, cancel_url: str, breadcrumbs=(),
-              initial=None, instance=None, success_message: str = "", form_kwargs=None):
+              initial=None, instance=None, success_message: str = "", form_kwargs=None,
+              delete_url: str = ""):
     """GET shows ``form_class``; POST validates it and calls ``save(actor, cleaned_data)``.
 
     ``save`` returns the object to redirect to (its ``get_absolute_url``) or a URL string.
+    ``delete_url``, when the user may delete the object, adds a Delete link.
     """
     form_kwargs = dict(form_kwargs or {})
     if instance is not None:
@@ -35,6 +39,7 @@ def form_page(request, *, form_class, save, title: str, cancel_url: str, breadcr
         form = form_class(initial=initial, **form_kwargs)
     return render(request, "web/form_page.html", {
         "form": form, "title": title, "cancel_url": cancel_url, "breadcrumbs": breadcrumbs,
+        "delete_url": delete_url,
     }, status=400 if request.method == "POST" else 200)
 
 
@@ -62,3 +67,8 @@ def without_version(data: dict) -> dict:
 def edit_version(data: dict, instance) -> int:
     """The version the edit started from: the form's, or the one it was shown with."""
     return data.get("version") or instance.version
+
+
+def delete_url_for(user, permission: str, route: str, pk) -> str:
+    """The delete page of ``pk`` if the user holds ``permission`` (scope is checked there)."""
+    return reverse(route, args=[pk]) if has_permission(user, permission) else ""

@@ -13,7 +13,13 @@ from anke.access.policy import has_permission
 from anke.audit.catalogue import Event
 from anke.core.context import Actor
 from anke.core.pagination import keyset_page
-from anke.core.views import confirm_delete, edit_version, form_page, without_version
+from anke.core.views import (
+    confirm_delete,
+    delete_url_for,
+    edit_version,
+    form_page,
+    without_version,
+)
 from anke.customers import actions
 from anke.customers.forms import ContactForm, CustomerFilterForm, CustomerForm
 from anke.customers.models import ContactPerson, Customer
@@ -88,6 +94,8 @@ def customer_edit(request, pk):
         cancel_url=customer.get_absolute_url(), breadcrumbs=_crumbs_to(customer),
         save=lambda actor, data: actions.update_customer(
             actor, pk, changes=without_version(data), version=edit_version(data, customer)),
+        delete_url=delete_url_for(request.user, "customer.delete", "customers:delete",
+                                  customer.pk),
     )
 
 
@@ -129,6 +137,8 @@ def contact_edit(request, pk):
         save=lambda actor, data: actions.update_contact(
             actor, pk, changes=without_version(data),
             version=edit_version(data, contact)).customer,
+        delete_url=delete_url_for(request.user, "contact.delete", "customers:contact_delete",
+                                  contact.pk),
     )
 
 

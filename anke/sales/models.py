@@ -76,7 +76,7 @@ class Deal(UUIDModel, TimeStampedModel, VersionedModel):
     expected_close = models.DateField(_("expected close"), null=True, blank=True)
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT,
                               related_name="deals", verbose_name=_("owner"))
-    closed_at = models.DateTimeField(_("closed"), null=True, blank=True, editable=False)
+    closed_at = models.DateTimeField(_("closed at"), null=True, blank=True, editable=False)
 
     objects = DealQuerySet.as_manager()
 

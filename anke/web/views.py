@@ -82,8 +82,8 @@ def customer_detail(request, pk):
                fields=[*shown, "tags", "contacts", "tasks", "timeline"])
     may = {perm.replace(".", "_"): has_permission(user, perm) for perm in (
         "customer.edit", "customer.delete", "contact.create", "contact.edit", "contact.delete",
-        "activity.create", "deal.create", "order.create", "task.create", "task.edit",
-        "ticket.create")}
+        "activity.create", "activity.edit", "deal.create", "deal.edit", "order.create",
+        "order.edit", "task.create", "task.edit", "ticket.create", "ticket.edit")}
     return render(request, "customers/detail.html", {
         "customer": customer, "contacts": contacts, "timeline": timeline, "tasks": tasks,
         "tags": list(customer.tags.all()), "may": may,
