@@ -4,10 +4,8 @@ next to their fields. Views stay thin; rules live in the actions."""
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.shortcuts import redirect, render
-from django.urls import reverse
 from django.utils.translation import gettext as _
 
-from anke.access.policy import has_permission
 from anke.core.context import Actor
 from anke.core.errors import StaleVersion
 
@@ -68,7 +66,3 @@ def edit_version(data: dict, instance) -> int:
     """The version the edit started from: the form's, or the one it was shown with."""
     return data.get("version") or instance.version
 
-
-def delete_url_for(user, permission: str, route: str, pk) -> str:
-    """The delete page of ``pk`` if the user holds ``permission`` (scope is checked there)."""
-    return reverse(route, args=[pk]) if has_permission(user, permission) else ""

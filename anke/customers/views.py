@@ -6,17 +6,16 @@ from django.contrib.auth.decorators import login_required
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy as _lazy
 from django.views.decorators.http import require_http_methods
 
 from anke.access.guarded import access_object, audit_read
+from anke.access.pages import crumbs_to, record_delete_view, record_edit_view
 from anke.access.policy import has_permission
 from anke.audit.catalogue import Event
 from anke.core.context import Actor
 from anke.core.pagination import keyset_page
 from anke.core.views import (
-    confirm_delete,
-    delete_url_for,
-    edit_version,
     form_page,
     without_version,
 )
@@ -65,50 +64,19 @@ def _list_rows(customers) -> list[tuple]:
 UUID_PLACEHOLDER = uuid.UUID(int=0)
 
 
-def _customers_crumb():
-    return [{"url": reverse("customers:list"), "label": _("Customers")}]
-
-
-def _crumbs_to(customer):
-    return [*_customers_crumb(), {"url": customer.get_absolute_url(), "label": customer.name}]
-
-
 @login_required
 @require_http_methods(["GET", "POST"])
 def customer_create(request):
     return form_page(
         request, form_class=CustomerForm, title=_("New customer"),
-        cancel_url=reverse("customers:list"), breadcrumbs=_customers_crumb(),
+        cancel_url=reverse("customers:list"), breadcrumbs=crumbs_to(None),
         save=lambda actor, data: actions.create_customer(actor, data=without_version(data)),
         success_message=_("Customer created."),
     )
 
 
-@login_required
-@require_http_methods(["GET", "POST"])
-def customer_edit(request, pk):
-    customer = access_object(Actor.from_request(request), Customer.objects, pk,
-                             Event.CUSTOMER_UPDATE, "edit")
-    return form_page(
-        request, form_class=CustomerForm, instance=customer, title=_("Edit customer"),
-        cancel_url=customer.get_absolute_url(), breadcrumbs=_crumbs_to(customer),
-        save=lambda actor, data: actions.update_customer(
-            actor, pk, changes=without_version(data), version=edit_version(data, customer)),
-        delete_url=delete_url_for(request.user, "customer.delete", "customers:delete",
-                                  customer.pk),
-    )
 
 
-@login_required
-@require_http_methods(["GET", "POST"])
-def customer_delete(request, pk):
-    customer = access_object(Actor.from_request(request), Customer.objects, pk,
-                             Event.CUSTOMER_DELETE, "delete")
-    return confirm_delete(
-        request, obj=customer, cancel_url=customer.get_absolute_url(),
-        success_url=reverse("customers:list"),
-        delete=lambda actor, version: actions.delete_customer(actor, pk, version=version),
-    )
 
 
 @login_required
@@ -118,38 +86,20 @@ def contact_create(request, customer_pk):
                              Event.CONTACT_CREATE)
     return form_page(
         request, form_class=ContactForm, title=_("New contact person"),
-        cancel_url=customer.get_absolute_url(), breadcrumbs=_crumbs_to(customer),
+        cancel_url=customer.get_absolute_url(), breadcrumbs=crumbs_to(customer),
         save=lambda actor, data: actions.create_contact(
             actor, customer.pk, data=without_version(data)).customer,
     )
 
 
-@login_required
-@require_http_methods(["GET", "POST"])
-def contact_edit(request, pk):
-    contact = access_object(Actor.from_request(request),
-                            ContactPerson.objects.select_related("customer"), pk,
-                            Event.CONTACT_UPDATE, "edit")
-    return form_page(
-        request, form_class=ContactForm, instance=contact, title=_("Edit contact person"),
-        cancel_url=contact.customer.get_absolute_url(),
-        breadcrumbs=_crumbs_to(contact.customer),
-        save=lambda actor, data: actions.update_contact(
-            actor, pk, changes=without_version(data),
-            version=edit_version(data, contact)).customer,
-        delete_url=delete_url_for(request.user, "contact.delete", "customers:contact_delete",
-                                  contact.pk),
-    )
-
-
-@login_required
-@require_http_methods(["GET", "POST"])
-def contact_delete(request, pk):
-    contact = access_object(Actor.from_request(request),
-                            ContactPerson.objects.select_related("customer"), pk,
-                            Event.CONTACT_DELETE, "delete")
-    return confirm_delete(
-        request, obj=contact, cancel_url=contact.customer.get_absolute_url(),
-        success_url=contact.customer.get_absolute_url(),
-        delete=lambda actor, version: actions.delete_contact(actor, pk, version=version),
-    )
+customer_edit = record_edit_view(
+    Customer, form_class=CustomerForm, update=actions.update_customer,
+    event=Event.CUSTOMER_UPDATE, title=_lazy("Edit customer"), delete_route="customers:delete")
+customer_delete = record_delete_view(Customer, delete=actions.delete_customer,
+                                     event=Event.CUSTOMER_DELETE, success_route="customers:list")
+contact_edit = record_edit_view(
+    ContactPerson, form_class=ContactForm, update=actions.update_contact,
+    event=Event.CONTACT_UPDATE, title=_lazy("Edit contact person"),
+    delete_route="customers:contact_delete")
+contact_delete = record_delete_view(ContactPerson, delete=actions.delete_contact,
+                                    event=Event.CONTACT_DELETE)

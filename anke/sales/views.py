@@ -13,17 +13,17 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import urlencode
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy as _lazy
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from anke.access.guarded import access_object, audit_read, parent_for_new
+from anke.access.pages import crumbs_to, record_delete_view, record_edit_view
 from anke.access.policy import has_permission
 from anke.audit.catalogue import Event
 from anke.core.context import Actor
 from anke.core.errors import StaleVersion
 from anke.core.pagination import keyset_page
 from anke.core.views import (
-    confirm_delete,
-    delete_url_for,
     edit_version,
     form_page,
     without_version,
@@ -54,11 +54,6 @@ ORDER_PAGE_SIZE = 50
 BOARD_FIELDS = ["title", "customer", "stage", "amount", "currency", "owner"]
 TASK_LIST_FIELDS = ["title", "customer", "due_at", "done", "assignee"]
 ORDER_LIST_FIELDS = ["number", "customer", "status", "ordered_on", "amount", "currency"]
-
-
-def _crumbs_to(customer):
-    return [{"url": reverse("customers:list"), "label": _("Customers")},
-            {"url": customer.get_absolute_url(), "label": customer.name}]
 
 
 def _customer_for_new(request, customer_pk, permission: str, event: Event, model):
@@ -154,41 +149,13 @@ def deal_create(request, customer_pk):
     first_open = next((s for s in PipelineStage.objects.all() if s.is_open), None)
     return form_page(
         request, form_class=DealForm, title=_("New deal"), cancel_url=customer.get_absolute_url(),
-        breadcrumbs=_crumbs_to(customer), initial={"stage": first_open}, save=save,
+        breadcrumbs=crumbs_to(customer), initial={"stage": first_open}, save=save,
         success_message=_("Deal created."),
     )
 
 
-@login_required
-@require_http_methods(["GET", "POST"])
-def deal_edit(request, pk):
-    deal = access_object(Actor.from_request(request), Deal.objects.select_related("customer"),
-                         pk, Event.DEAL_UPDATE, "edit")
-
-    def save(actor, data):
-        actions.update_deal(actor, pk, changes=without_version(data),
-                            version=edit_version(data, deal))
-        return deal.customer.get_absolute_url()
-
-    return form_page(
-        request, form_class=DealForm, instance=deal, title=_("Edit deal"),
-        cancel_url=deal.customer.get_absolute_url(), breadcrumbs=_crumbs_to(deal.customer),
-        save=save,
-        delete_url=delete_url_for(request.user, "deal.delete", "sales:deal_delete",
-                                  deal.pk),
-    )
 
 
-@login_required
-@require_http_methods(["GET", "POST"])
-def deal_delete(request, pk):
-    deal = access_object(Actor.from_request(request), Deal.objects.select_related("customer"),
-                         pk, Event.DEAL_DELETE, "delete")
-    return confirm_delete(
-        request, obj=deal, cancel_url=deal.customer.get_absolute_url(),
-        success_url=deal.customer.get_absolute_url(),
-        delete=lambda actor, version: actions.delete_deal(actor, pk, version=version),
-    )
 
 
 # --- activities ---------------------------------------------------------------------------------
@@ -206,7 +173,7 @@ def activity_create(request, customer_pk):
 
     return form_page(
         request, form_class=ActivityForm, title=_("Log activity"),
-        cancel_url=customer.get_absolute_url(), breadcrumbs=_crumbs_to(customer),
+        cancel_url=customer.get_absolute_url(), breadcrumbs=crumbs_to(customer),
         instance=Activity(customer=customer),
         initial={"occurred_at": timezone.localtime().replace(second=0, microsecond=0)},
         form_kwargs={"user": request.user, "customer": customer}, save=save,
@@ -214,39 +181,8 @@ def activity_create(request, customer_pk):
     )
 
 
-@login_required
-@require_http_methods(["GET", "POST"])
-def activity_edit(request, pk):
-    activity = access_object(Actor.from_request(request),
-                             Activity.objects.select_related("customer"), pk,
-                             Event.ACTIVITY_UPDATE, "edit")
-    customer = activity.customer
-
-    def save(actor, data):
-        actions.update_activity(actor, pk, changes=without_version(data),
-                                version=edit_version(data, activity))
-        return customer.get_absolute_url()
-
-    return form_page(
-        request, form_class=ActivityForm, instance=activity, title=_("Edit activity"),
-        cancel_url=customer.get_absolute_url(), breadcrumbs=_crumbs_to(customer),
-        form_kwargs={"user": request.user, "customer": customer}, save=save,
-        delete_url=delete_url_for(request.user, "activity.delete", "sales:activity_delete",
-                                  activity.pk),
-    )
 
 
-@login_required
-@require_http_methods(["GET", "POST"])
-def activity_delete(request, pk):
-    activity = access_object(Actor.from_request(request),
-                             Activity.objects.select_related("customer"), pk,
-                             Event.ACTIVITY_DELETE, "delete")
-    return confirm_delete(
-        request, obj=activity, cancel_url=activity.customer.get_absolute_url(),
-        success_url=activity.customer.get_absolute_url(),
-        delete=lambda actor, version: actions.delete_activity(actor, pk, version=version),
-    )
 
 
 # --- tasks --------------------------------------------------------------------------------------
@@ -314,41 +250,13 @@ def task_create(request, customer_pk):
     tomorrow = timezone.localtime() + timedelta(days=1)
     return form_page(
         request, form_class=TaskForm, title=_("New task"), cancel_url=customer.get_absolute_url(),
-        breadcrumbs=_crumbs_to(customer), save=save, success_message=_("Task created."),
+        breadcrumbs=crumbs_to(customer), save=save, success_message=_("Task created."),
         initial={"due_at": tomorrow.replace(minute=0, second=0, microsecond=0)},
     )
 
 
-@login_required
-@require_http_methods(["GET", "POST"])
-def task_edit(request, pk):
-    task = access_object(Actor.from_request(request), Task.objects.select_related("customer"),
-                         pk, Event.TASK_UPDATE, "edit")
-
-    def save(actor, data):
-        actions.update_task(actor, pk, changes=without_version(data),
-                            version=edit_version(data, task))
-        return task.customer.get_absolute_url()
-
-    return form_page(
-        request, form_class=TaskForm, instance=task, title=_("Edit task"),
-        cancel_url=task.customer.get_absolute_url(), breadcrumbs=_crumbs_to(task.customer),
-        save=save,
-        delete_url=delete_url_for(request.user, "task.delete", "sales:task_delete",
-                                  task.pk),
-    )
 
 
-@login_required
-@require_http_methods(["GET", "POST"])
-def task_delete(request, pk):
-    task = access_object(Actor.from_request(request), Task.objects.select_related("customer"),
-                         pk, Event.TASK_DELETE, "delete")
-    return confirm_delete(
-        request, obj=task, cancel_url=task.customer.get_absolute_url(),
-        success_url=task.customer.get_absolute_url(),
-        delete=lambda actor, version: actions.delete_task(actor, pk, version=version),
-    )
 
 
 # --- orders -------------------------------------------------------------------------------------
@@ -412,7 +320,7 @@ def _order_page(request, *, customer, save, title: str, instance=None, success_m
         formset = order_item_formset(items=items)
     return render(request, "sales/order_form.html", {
         "form": form, "formset": formset, "item_errors": item_errors, "title": title,
-        "cancel_url": customer.get_absolute_url(), "breadcrumbs": _crumbs_to(customer),
+        "cancel_url": customer.get_absolute_url(), "breadcrumbs": crumbs_to(customer),
     }, status=400 if request.method == "POST" else 200)
 
 
@@ -440,13 +348,20 @@ def order_edit(request, pk):
     )
 
 
-@login_required
-@require_http_methods(["GET", "POST"])
-def order_delete(request, pk):
-    order = access_object(Actor.from_request(request), Order.objects.select_related("customer"),
-                          pk, Event.ORDER_DELETE, "delete")
-    return confirm_delete(
-        request, obj=order, cancel_url=order.customer.get_absolute_url(),
-        success_url=reverse("sales:orders"),
-        delete=lambda actor, version: actions.delete_order(actor, pk, version=version),
-    )
+deal_edit = record_edit_view(Deal, form_class=DealForm, update=actions.update_deal,
+                             event=Event.DEAL_UPDATE, title=_lazy("Edit deal"),
+                             delete_route="sales:deal_delete")
+deal_delete = record_delete_view(Deal, delete=actions.delete_deal, event=Event.DEAL_DELETE)
+activity_edit = record_edit_view(
+    Activity, form_class=ActivityForm, update=actions.update_activity,
+    event=Event.ACTIVITY_UPDATE, title=_lazy("Edit activity"),
+    delete_route="sales:activity_delete",
+    form_kwargs=lambda request, activity: {"user": request.user, "customer": activity.customer})
+activity_delete = record_delete_view(Activity, delete=actions.delete_activity,
+                                     event=Event.ACTIVITY_DELETE)
+task_edit = record_edit_view(Task, form_class=TaskForm, update=actions.update_task,
+                             event=Event.TASK_UPDATE, title=_lazy("Edit task"),
+                             delete_route="sales:task_delete")
+task_delete = record_delete_view(Task, delete=actions.delete_task, event=Event.TASK_DELETE)
+order_delete = record_delete_view(Order, delete=actions.delete_order, event=Event.ORDER_DELETE,
+                                  success_route="sales:orders")

@@ -2,20 +2,18 @@
 
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import render
-from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy as _lazy
 from django.views.decorators.http import require_http_methods
 
-from anke.access.guarded import access_object, audit_read, parent_for_new
+from anke.access.guarded import audit_read, parent_for_new
+from anke.access.pages import crumbs_to, record_delete_view, record_edit_view
 from anke.access.policy import has_permission, roles_of
 from anke.audit.catalogue import Event
 from anke.core.context import Actor
 from anke.core.pagination import keyset_page
 from anke.core.views import (
-    confirm_delete,
-    delete_url_for,
-    edit_version,
     form_page,
     without_version,
 )
@@ -28,11 +26,6 @@ PAGE_SIZE = 50
 LIST_FIELDS = ["subject", "customer", "kind", "priority", "status", "assignee", "sla_due_at"]
 # Agents who handle tickets start from their own queue; everyone else from all they can see.
 QUEUE_ROLES = {"service_agent"}
-
-
-def _crumbs_to(customer):
-    return [{"url": reverse("customers:list"), "label": _("Customers")},
-            {"url": customer.get_absolute_url(), "label": customer.name}]
 
 
 def _default_filters(user) -> dict | None:
@@ -77,38 +70,13 @@ def ticket_create(request, customer_pk):
 
     return form_page(
         request, form_class=TicketForm, title=_("Open ticket"),
-        cancel_url=customer.get_absolute_url(), breadcrumbs=_crumbs_to(customer), save=save,
+        cancel_url=customer.get_absolute_url(), breadcrumbs=crumbs_to(customer), save=save,
         success_message=_("Ticket opened."),
     )
 
 
-@login_required
-@require_http_methods(["GET", "POST"])
-def ticket_edit(request, pk):
-    ticket = access_object(Actor.from_request(request), Ticket.objects.select_related("customer"),
-                           pk, Event.TICKET_UPDATE, "edit")
-
-    def save(actor, data):
-        actions.update_ticket(actor, pk, changes=without_version(data),
-                              version=edit_version(data, ticket))
-        return ticket.customer.get_absolute_url()
-
-    return form_page(
-        request, form_class=TicketEditForm, instance=ticket, title=_("Edit ticket"),
-        cancel_url=ticket.customer.get_absolute_url(), breadcrumbs=_crumbs_to(ticket.customer),
-        save=save,
-        delete_url=delete_url_for(request.user, "ticket.delete", "service:delete",
-                                  ticket.pk),
-    )
-
-
-@login_required
-@require_http_methods(["GET", "POST"])
-def ticket_delete(request, pk):
-    ticket = access_object(Actor.from_request(request), Ticket.objects.select_related("customer"),
-                           pk, Event.TICKET_DELETE, "delete")
-    return confirm_delete(
-        request, obj=ticket, cancel_url=ticket.customer.get_absolute_url(),
-        success_url=reverse("service:list"),
-        delete=lambda actor, version: actions.delete_ticket(actor, pk, version=version),
-    )
+ticket_edit = record_edit_view(Ticket, form_class=TicketEditForm, update=actions.update_ticket,
+                               event=Event.TICKET_UPDATE, title=_lazy("Edit ticket"),
+                               delete_route="service:delete")
+ticket_delete = record_delete_view(Ticket, delete=actions.delete_ticket,
+                                   event=Event.TICKET_DELETE, success_route="service:list")
