@@ -12,7 +12,10 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 
-$(VENV)/.base: requirements/base.txt pyproject.toml | $(BIN)/python
+# The project itself installs in editable mode (for the `anke` console script) with pinned
+# build tools, so nothing unpinned is fetched.
+$(VENV)/.base: requirements/base.txt requirements/build.txt pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q --require-hashes -r requirements/build.txt
 	$(BIN)/pip install -q --require-hashes -r requirements/base.txt
 	$(BIN)/pip install -q --no-deps --no-build-isolation -e .
 	touch $@
@@ -43,6 +46,7 @@ lock: $(BIN)/python
 	$(BIN)/pip install -q pip-tools
 	$(BIN)/pip-compile -q --generate-hashes --strip-extras --allow-unsafe -o requirements/base.txt pyproject.toml
 	$(BIN)/pip-compile -q --generate-hashes --strip-extras --allow-unsafe --extra dev -o requirements/dev.txt pyproject.toml
+	$(BIN)/pip-compile -q --generate-hashes --allow-unsafe -o requirements/build.txt requirements/build.in
 
 # Needs GNU gettext. English source strings are their own English translation (msgen); new
 # Chinese strings arrive empty and tests/web/test_i18n.py fails until they are translated.
