@@ -1,4 +1,5 @@
 import io
+import os
 import subprocess
 import sys
 
@@ -111,3 +112,24 @@ def test_console_script_is_django_management():
                             capture_output=True, text=True, timeout=60, check=False)
     assert result.returncode == 0
     assert "create" in result.stdout and "revoke" in result.stdout
+
+
+@pytest.mark.parametrize(("environ", "language"), [
+    ({"LANG": "en_US.UTF-8"}, "en"),
+    ({"LANG": "zh_CN.UTF-8"}, "zh-hans"),
+    ({"LC_ALL": "zh_TW.UTF-8", "LANG": "en_US.UTF-8"}, "zh-hans"),
+    ({"LANG": "C.UTF-8"}, None),
+    ({}, None),
+])
+def test_cli_speaks_the_shells_language(environ, language):
+    from anke.cli import shell_language
+
+    assert shell_language(environ) == language
+
+
+def test_console_script_follows_lang():
+    result = subprocess.run([sys.executable, "-m", "anke.cli", "demo", "--customers", "-5"],
+                            capture_output=True, text=True, timeout=60, check=False,
+                            env={**os.environ, "LANG": "en_US.UTF-8", "LC_ALL": ""})
+    assert result.returncode == 1
+    assert "--customers must be a whole number" in result.stderr
