@@ -1,4 +1,3 @@
-import pytest
 from django.urls import reverse
 from django.utils import timezone
 
@@ -7,12 +6,6 @@ from anke.customers.models import Customer
 from anke.sales.actions import create_deals, log_activities
 from anke.sales.models import PipelineStage
 from tests.personas import actor, customer_of
-
-
-@pytest.fixture
-def client_a(client, sales_a):
-    client.force_login(sales_a)
-    return client
 
 
 def test_list_shows_only_own_customers_and_audits_the_page(client_a, cast):

@@ -48,12 +48,6 @@ def html(response) -> str:
     return response.content.decode()
 
 
-@pytest.fixture
-def client_a(client, sales_a):
-    client.force_login(sales_a)
-    return client
-
-
 # --- pipeline board -----------------------------------------------------------------------------
 
 

@@ -20,12 +20,6 @@ def html(response) -> str:
     return response.content.decode()
 
 
-@pytest.fixture
-def client_a(client, sales_a):
-    client.force_login(sales_a)
-    return client
-
-
 def test_list_shows_visible_tickets_and_audits_the_page(client_a, cast):
     mine = ticket_of(cast.sales_a, customer_of(cast.sales_a, name="甲客户"), subject="退货")
     ticket_of(cast.sales_b, subject="别人的投诉")
