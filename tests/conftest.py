@@ -37,3 +37,10 @@ def sales_a(cast):
 @pytest.fixture
 def sales_b(cast):
     return cast.sales_b
+
+
+@pytest.fixture
+def client_a(client, sales_a):
+    """A browser session of sales rep A."""
+    client.force_login(sales_a)
+    return client

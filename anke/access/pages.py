@@ -11,7 +11,7 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
-from anke.access.guarded import access_object
+from anke.access.guarded import access_object, audit_read
 from anke.access.policy import has_permission
 from anke.audit.catalogue import Event
 from anke.core.context import Actor
@@ -31,11 +31,18 @@ def delete_url_for(user, permission: str, route: str, pk) -> str:
     return reverse(route, args=[pk]) if has_permission(user, permission) else ""
 
 
-def _lookup(model, request, pk, event: Event, action: str):
-    """The record and its customer (the record itself when it is a customer)."""
+def _lookup(model, request, pk, event: Event, action: str, shown=()):
+    """The record and its customer (the record itself when it is a customer).
+
+    The page shows the record's fields (a pre-filled form, its name), so the read is audited
+    as a view of ``shown`` before anything is rendered.
+    """
     is_child = bool(model.objects.get_queryset().customer_path)
     queryset = model.objects.select_related("customer") if is_child else model.objects.all()
-    obj = access_object(Actor.from_request(request), queryset, pk, event, action)
+    actor = Actor.from_request(request)
+    obj = access_object(actor, queryset, pk, event, action)
+    view_event = Event(f"{model.objects.get_queryset().resource}.view")
+    audit_read(actor, view_event, model, [obj], fields=shown)
     return obj, (obj.customer if is_child else obj)
 
 
@@ -51,7 +58,8 @@ def record_edit_view(model, *, form_class, update, event: Event, title, delete_r
     @login_required
     @require_http_methods(["GET", "POST"])
     def edit(request, pk):
-        obj, customer = _lookup(model, request, pk, event, "edit")
+        obj, customer = _lookup(model, request, pk, event, "edit",
+                                shown=form_class._meta.fields)
 
         def save(actor, data):
             update(actor, pk, changes=without_version(data), version=edit_version(data, obj))
@@ -74,7 +82,7 @@ def record_delete_view(model, *, delete, event: Event, success_route: str | None
     @login_required
     @require_http_methods(["GET", "POST"])
     def remove(request, pk):
-        obj, customer = _lookup(model, request, pk, event, "delete")
+        obj, customer = _lookup(model, request, pk, event, "delete", shown=["name"])
         return confirm_delete(
             request, obj=obj, cancel_url=customer.get_absolute_url(),
             success_url=reverse(success_route) if success_route else customer.get_absolute_url(),

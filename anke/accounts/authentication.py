@@ -1,5 +1,6 @@
 """``Authorization: Bearer <token>`` for the API, against hashed personal tokens."""
 
+from django.core.cache import cache
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from rest_framework import authentication, exceptions
@@ -8,6 +9,21 @@ from anke.accounts.models import ApiToken
 from anke.audit.catalogue import Event, Outcome
 from anke.audit.recorder import record
 from anke.core.context import Actor
+
+REJECTION_WINDOW = 60
+MAX_REJECTIONS = 20
+
+
+def _too_many_rejections(ip: str | None) -> bool:
+    """Count unusable tokens per client IP in the shared cache (never per process)."""
+    key = f"token-rejections:{ip or 'unknown'}"
+    cache.add(key, 0, REJECTION_WINDOW)
+    try:
+        count = cache.incr(key)
+    except ValueError:  # expired between add and incr
+        cache.set(key, 1, REJECTION_WINDOW)
+        count = 1
+    return count > MAX_REJECTIONS
 
 
 class BearerTokenAuthentication(authentication.BaseAuthentication):
@@ -26,8 +42,13 @@ class BearerTokenAuthentication(authentication.BaseAuthentication):
         token = (ApiToken.objects.usable().select_related("user", "user__department")
                  .filter(digest=ApiToken.digest_of(secret)).first())
         if token is None:
-            record(Actor.from_request(request._request), Event.TOKEN_REJECTED,
-                   object_type="apitoken", outcome=Outcome.DENIED, reason="invalid_token")
+            actor = Actor.from_request(request._request)
+            if _too_many_rejections(actor.ip):
+                # DRF authenticates before it throttles: without this a guessing client writes
+                # an audit row per attempt. Past the limit it is refused, recorded once a window.
+                raise exceptions.Throttled(wait=REJECTION_WINDOW)
+            record(actor, Event.TOKEN_REJECTED, object_type="apitoken",
+                   outcome=Outcome.DENIED, reason="invalid_token")
             raise exceptions.AuthenticationFailed(_("Invalid, expired or revoked token."))
         now = timezone.now()
         # Write last-used at most once a minute: one UPDATE per request would serialise SQLite.

@@ -68,6 +68,10 @@ def exception_handler(exc, context):
         return error_response("not_found", _("Not found."), status.HTTP_404_NOT_FOUND)
     if isinstance(exc, ActionDenied):
         return error_response("permission_denied", exc, status.HTTP_403_FORBIDDEN)
+    if isinstance(exc, OverflowError):
+        # A date or number the database cannot represent (year 1 shifted to year 0, …).
+        return error_response("invalid", _("A value is out of range."),
+                              status.HTTP_400_BAD_REQUEST)
     if isinstance(exc, DjangoValidationError):
         fields = (_flatten(exc.message_dict) if hasattr(exc, "error_dict")
                   else {api_settings.NON_FIELD_ERRORS_KEY: [str(m) for m in exc.messages]})

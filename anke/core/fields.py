@@ -15,6 +15,17 @@ from django.utils.translation import gettext_lazy as _
 from stdnum.cn import ric, uscc
 from stdnum.exceptions import ValidationError as StdnumError
 
+# Dates and times outside these years are typing mistakes, and near year 1 they overflow when a
+# time zone shift is applied on the way to the database.
+SANE_YEARS = (1900, 2200)
+
+
+def validate_sane_year(value) -> None:
+    if value is not None and not SANE_YEARS[0] <= value.year <= SANE_YEARS[1]:
+        raise ValidationError(
+            _("Enter a date between the years %(first)d and %(last)d."),
+            code="year_out_of_range", params={"first": SANE_YEARS[0], "last": SANE_YEARS[1]})
+
 
 class Classification(models.TextChoices):
     HIGH = "high", _("high")

@@ -4,7 +4,10 @@ import base64
 import binascii
 from datetime import datetime
 
+from django.core.exceptions import ValidationError
 from django.db.models import Q
+
+from anke.core.fields import SANE_YEARS
 
 
 def _encode(obj) -> str:
@@ -16,9 +19,11 @@ def _decode(cursor: str, pk_field):
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
         stamp, pk = raw.split("|", 1)
-        return datetime.fromisoformat(stamp), pk_field.to_python(pk)
-    except (ValueError, binascii.Error, UnicodeDecodeError):
+        position = datetime.fromisoformat(stamp), pk_field.to_python(pk)
+    except (ValueError, ValidationError, binascii.Error, UnicodeDecodeError):
         return None
+    # A forged time near year 1 or 9999 would overflow when the database adapts it.
+    return position if SANE_YEARS[0] <= position[0].year <= SANE_YEARS[1] else None
 
 
 def keyset_page(queryset, cursor: str | None, size: int):

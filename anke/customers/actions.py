@@ -57,10 +57,10 @@ def _tags_from_names(names: Iterable[str]) -> list[Tag]:
         if not name or len(name) > 50:
             raise ValidationError({"tags": _("A tag is 1 to 50 characters long.")})
         cleaned.append(name)
+    # ignore_conflicts: another request may add the same new tag at the same moment.
+    Tag.objects.bulk_create([Tag(name=name) for name in dict.fromkeys(cleaned)],
+                            ignore_conflicts=True)
     existing = {t.name: t for t in Tag.objects.filter(name__in=cleaned)}
-    for name in cleaned:
-        if name not in existing:
-            existing[name] = Tag.objects.create(name=name)
     return [existing[name] for name in dict.fromkeys(cleaned)]
 
 

@@ -18,6 +18,7 @@ from anke.core.fields import (
     Mask,
     PhoneField,
     WebURLField,
+    validate_sane_year,
 )
 from anke.core.models import TimeStampedModel, UUIDModel, VersionedModel
 
@@ -102,6 +103,7 @@ class Customer(UUIDModel, TimeStampedModel, VersionedModel):
     credit_code = CreditCodeField(_("unified social credit code"), blank=True,
                                   help_text=_("For companies."))
     birthday = ClassifiedDateField(_("birthday"), null=True, blank=True,
+                                   validators=[validate_sane_year],
                                    classification=Classification.HIGH, mask=Mask.DATE)
     website = WebURLField(_("website"), blank=True)
     preferences = ClassifiedTextField(_("preferences"), blank=True,

@@ -9,7 +9,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy as _lazy
 from django.views.decorators.http import require_http_methods
 
-from anke.access.guarded import access_object, audit_read
+from anke.access.guarded import audit_read, parent_for_new
 from anke.access.pages import crumbs_to, record_delete_view, record_edit_view
 from anke.access.policy import has_permission
 from anke.audit.catalogue import Event
@@ -31,7 +31,11 @@ LIST_FIELDS = ["name", "company", "kind", "stage", "city", "owner"]
 @require_http_methods(["GET", "POST"])
 def customer_list(request):
     """Customers the user may see, filtered; searches arrive by POST so names stay out of URLs."""
-    form = CustomerFilterForm(request.POST if request.method == "POST" else request.GET or None)
+    # A name typed into a GET query string would land in proxy logs: only POST carries it.
+    data = request.POST if request.method == "POST" else request.GET.copy()
+    if request.method == "GET":
+        data.pop("q", None)
+    form = CustomerFilterForm(data or None)
     customers = Customer.objects.visible_to(request.user, "view").select_related("owner")
     if form.is_bound and form.is_valid():
         customers = form.apply(customers)
@@ -82,8 +86,8 @@ def customer_create(request):
 @login_required
 @require_http_methods(["GET", "POST"])
 def contact_create(request, customer_pk):
-    customer = access_object(Actor.from_request(request), Customer.objects, customer_pk,
-                             Event.CONTACT_CREATE)
+    customer = parent_for_new(Actor.from_request(request), Customer.objects, customer_pk,
+                              "contact.create", Event.CONTACT_CREATE, ContactPerson)
     return form_page(
         request, form_class=ContactForm, title=_("New contact person"),
         cancel_url=customer.get_absolute_url(), breadcrumbs=crumbs_to(customer),

@@ -9,7 +9,7 @@ from django.db import models
 from django.utils.translation import gettext_lazy as _
 
 from anke.access.querysets import ScopedQuerySet
-from anke.core.fields import Classification, ClassifiedTextField
+from anke.core.fields import Classification, ClassifiedTextField, validate_sane_year
 from anke.core.models import TimeStampedModel, UUIDModel, VersionedModel
 
 SHIPPED_STAGES = {
@@ -73,7 +73,8 @@ class Deal(UUIDModel, TimeStampedModel, VersionedModel):
                                  default=Decimal("0"), validators=[MinValueValidator(0)])
     currency = models.CharField(_("currency"), max_length=3, choices=Currency.choices,
                                 default=Currency.CNY)
-    expected_close = models.DateField(_("expected close"), null=True, blank=True)
+    expected_close = models.DateField(_("expected close"), null=True, blank=True,
+                                      validators=[validate_sane_year])
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT,
                               related_name="deals", verbose_name=_("owner"))
     closed_at = models.DateTimeField(_("closed at"), null=True, blank=True, editable=False)
@@ -110,7 +111,7 @@ class Activity(UUIDModel, TimeStampedModel, VersionedModel):
     deal = models.ForeignKey(Deal, null=True, blank=True, on_delete=models.SET_NULL,
                              related_name="activities", verbose_name=_("deal"))
     kind = models.CharField(_("kind"), max_length=20, choices=Kind.choices, default=Kind.CALL)
-    occurred_at = models.DateTimeField(_("when"), db_index=True)
+    occurred_at = models.DateTimeField(_("when"), db_index=True, validators=[validate_sane_year])
     summary = ClassifiedTextField(_("summary"), classification=Classification.MEDIUM)
     performed_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT,
                                      related_name="activities", verbose_name=_("by"))
@@ -143,7 +144,7 @@ class Task(UUIDModel, TimeStampedModel, VersionedModel):
     customer = models.ForeignKey("customers.Customer", on_delete=models.CASCADE,
                                  related_name="tasks", verbose_name=_("customer"))
     title = models.CharField(_("title"), max_length=200)
-    due_at = models.DateTimeField(_("due"), db_index=True)
+    due_at = models.DateTimeField(_("due"), db_index=True, validators=[validate_sane_year])
     assignee = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT,
                                  related_name="tasks", verbose_name=_("assignee"))
     done = models.BooleanField(_("done"), default=False)
@@ -187,7 +188,8 @@ class Order(UUIDModel, TimeStampedModel, VersionedModel):
                                 default=Currency.CNY)
     status = models.CharField(_("status"), max_length=20, choices=Status.choices,
                               default=Status.CONFIRMED)
-    ordered_on = models.DateField(_("order date"), db_index=True)
+    ordered_on = models.DateField(_("order date"), db_index=True,
+                                  validators=[validate_sane_year])
 
     objects = OrderQuerySet.as_manager()
 

@@ -339,8 +339,10 @@ def order_create(request, customer_pk):
 @login_required
 @require_http_methods(["GET", "POST"])
 def order_edit(request, pk):
-    order = access_object(Actor.from_request(request), Order.objects.select_related("customer"),
-                          pk, Event.ORDER_UPDATE, "edit")
+    actor = Actor.from_request(request)
+    order = access_object(actor, Order.objects.select_related("customer"), pk,
+                          Event.ORDER_UPDATE, "edit")
+    audit_read(actor, Event.ORDER_VIEW, Order, [order], fields=actions.ORDER_FIELDS)
     return _order_page(
         request, customer=order.customer, instance=order, title=_("Edit order"),
         save=lambda actor, data: actions.update_order(

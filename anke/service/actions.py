@@ -6,6 +6,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from anke.access.guarded import create_child, create_children, delete_object, update_object
+from anke.access.policy import scope_q
 from anke.audit.catalogue import Event
 from anke.core.context import Actor
 from anke.customers.models import Customer
@@ -15,7 +16,9 @@ TICKET_FIELDS = ("kind", "subject", "description", "priority", "status", "assign
                  "satisfaction")
 
 
-def _check_assignee(data: dict) -> None:
+def _check_assignee(data: dict, customer_id) -> None:
+    """The assignee must be active and able to work the ticket: a ticket handed to someone
+    outside its customer's scope could never be opened by them."""
     assignee = data.get("assignee")
     if assignee is None:
         return
@@ -24,13 +27,16 @@ def _check_assignee(data: dict) -> None:
     user = User.objects.filter(pk=assignee_id, is_active=True).first()
     if user is None:
         raise ValidationError({"assignee": _("Choose an active user.")})
+    reach = scope_q(user, "ticket.edit", "")
+    if reach is None or not Customer.objects.filter(reach, pk=customer_id).exists():
+        raise ValidationError({"assignee": _("This user cannot work on this customer's tickets.")})
     data["assignee"] = user
 
 
 def open_ticket(actor: Actor, customer_id, *, data: dict) -> Ticket:
     """Open a ticket; its SLA due time follows from the priority."""
     data = dict(data)
-    _check_assignee(data)
+    _check_assignee(data, customer_id)
     return create_child(actor, Customer.objects, customer_id, Ticket, data=data,
                         allowed=TICKET_FIELDS, event=Event.TICKET_CREATE,
                         after_save=_start_sla)
@@ -47,7 +53,9 @@ def _start_sla(ticket: Ticket) -> None:
 def update_ticket(actor: Actor, pk, *, changes: dict, version: int) -> Ticket:
     """Edit, assign, resolve or rate a ticket. Priority changes move the SLA due time."""
     changes = dict(changes)
-    _check_assignee(changes)
+    customer_id = Ticket.objects.filter(pk=pk).values_list("customer_id", flat=True).first()
+    if customer_id is not None:  # a missing ticket is refused (and audited) by update_object
+        _check_assignee(changes, customer_id)
 
     def follow_status(ticket, changed):
         if "priority" in changed:
