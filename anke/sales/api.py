@@ -6,6 +6,7 @@ from rest_framework import serializers, viewsets
 
 from anke.audit.catalogue import Event
 from anke.core.api import StrictSerializerMixin
+from anke.core.fields import validate_sane_year
 from anke.customers.api import (
     CustomerRecordViewSet,
     IdFilter,
@@ -185,7 +186,8 @@ class TaskFilter(filters.FilterSet):
     customer = filters.UUIDFilter(field_name="customer_id", help_text=_("Customer id."))
     assignee = IdFilter(field_name="assignee_id", help_text=_("Assignee's user id."))
     done = filters.BooleanFilter()
-    due_before = filters.IsoDateTimeFilter(field_name="due_at", lookup_expr="lt")
+    due_before = filters.IsoDateTimeFilter(field_name="due_at", lookup_expr="lt",
+                                           validators=[validate_sane_year])
 
     class Meta:
         model = Task
