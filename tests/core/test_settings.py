@@ -2,6 +2,7 @@ import os
 import subprocess
 import sys
 
+import pytest
 from django.conf import settings
 from django.db import connection
 
@@ -28,9 +29,9 @@ def test_embedded_default_creates_a_private_secret_key_once(tmp_path):
     assert key_file.read_text() == first
 
 
-def test_sqlite_runs_in_wal_mode_with_immediate_transactions(db):
+def test_sqlite_takes_the_write_lock_at_begin_and_enforces_foreign_keys(db):
     if connection.vendor != "sqlite":
-        return
+        pytest.skip("SQLite settings only")
     assert settings.DATABASES["default"]["OPTIONS"]["transaction_mode"] == "IMMEDIATE"
     with connection.cursor() as cursor:
         cursor.execute("PRAGMA foreign_keys")

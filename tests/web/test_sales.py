@@ -14,6 +14,7 @@ from anke.sales.actions import (
     log_activity,
 )
 from anke.sales.models import Activity, Deal, Order, PipelineStage, Task
+from tests.helpers import html
 from tests.personas import actor, customer_of
 
 
@@ -42,10 +43,6 @@ def task_of(user, customer=None, **data):
 def activity_of(user, customer=None, **data):
     customer = customer or customer_of(user)
     return log_activity(actor(user), customer.pk, data={"summary": "电话沟通", **data})
-
-
-def html(response) -> str:
-    return response.content.decode()
 
 
 # --- pipeline board -----------------------------------------------------------------------------

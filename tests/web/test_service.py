@@ -8,16 +8,13 @@ from django.utils.formats import date_format
 from anke.audit.models import AuditEvent
 from anke.service.actions import open_ticket, open_tickets
 from anke.service.models import Ticket
+from tests.helpers import html
 from tests.personas import actor, customer_of
 
 
 def ticket_of(user, customer=None, **data):
     customer = customer or customer_of(user)
     return open_ticket(actor(user), customer.pk, data={"subject": "发票开错了", **data})
-
-
-def html(response) -> str:
-    return response.content.decode()
 
 
 def test_list_shows_visible_tickets_and_audits_the_page(client_a, cast):

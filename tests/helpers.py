@@ -1,0 +1,2 @@
+def html(response) -> str:
+    return response.content.decode()
