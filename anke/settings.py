@@ -56,6 +56,7 @@ INSTALLED_APPS = [
     "csp",
     "anke.core",
     "anke.audit",
+    "anke.encryption",
     "anke.access",
     "anke.accounts",
     "anke.customers",
@@ -185,6 +186,18 @@ LOCALE_PATHS = [BASE_DIR / "anke" / "locale"]
 USE_I18N = True
 TIME_ZONE = env.str("ANKE_TIME_ZONE", default="Asia/Shanghai")
 USE_TZ = True
+# --- encryption (docs/encryption.md) --------------------------------------------------------------
+# The key file holds the master keys and blind-index keys, outside the database and its backups.
+# Named explicitly, it must exist (a mounted secret); the default is created at first start.
+_named_key_file = env.str("ANKE_MASTER_KEY_FILE", default="")
+MASTER_KEY_FILE = _named_key_file or str(VAR_DIR / "keys" / "master.json")
+MASTER_KEY_FILE_CREATE = not _named_key_file
+# Bits kept of each blind-index HMAC: about 16 leaves a handful of candidates per lookup at
+# 10^5–10^6 customers, too few bits to tell two people apart from the index alone.
+BLIND_INDEX_BITS = env.int("ANKE_BLIND_INDEX_BITS", default=16)
+if not 8 <= BLIND_INDEX_BITS <= 32:
+    raise ImproperlyConfigured("ANKE_BLIND_INDEX_BITS must be between 8 and 32.")
+
 # Default region for phone numbers written without a country code.
 PHONE_DEFAULT_REGION = env.str("ANKE_PHONE_REGION", default="CN")
 

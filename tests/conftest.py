@@ -1,6 +1,15 @@
 import pytest
+from django.conf import settings as django_settings
 
 from tests.personas import build_cast
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _test_key_file(tmp_path_factory):
+    """Test databases are encrypted under a key file of their own, never the developer's.
+    (Autouse session fixtures run before the test database is created.)"""
+    django_settings.MASTER_KEY_FILE = str(tmp_path_factory.mktemp("keys") / "master.json")
+    django_settings.MASTER_KEY_FILE_CREATE = True
 
 
 @pytest.fixture(autouse=True)

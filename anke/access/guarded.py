@@ -20,6 +20,7 @@ from anke.audit.catalogue import Event, Outcome
 from anke.audit.recorder import record, record_each
 from anke.core.context import Actor
 from anke.core.errors import ActionDenied, NotVisible, StaleVersion
+from anke.encryption.datakeys import open_for_reading, prepare_writes
 
 
 def object_type_of(model) -> str:
@@ -157,6 +158,7 @@ def create_children(actor: Actor, parents: models.QuerySet, model, rows: list[di
     errors.update(unique_errors(model, objects))
     raise_row_errors(errors)
     with transaction.atomic():
+        prepare_writes(objects)
         model.objects.bulk_create(objects, batch_size=500)
         record_each(actor, event, object_type=object_type_of(model),
                     object_ids=[obj.pk for obj in objects],
@@ -166,9 +168,14 @@ def create_children(actor: Actor, parents: models.QuerySet, model, rows: list[di
 
 def audit_read(actor: Actor, event: Event, model, objects: Iterable, *,
                fields: Iterable[str] = (), reason: str = "") -> None:
-    """Record a read of ``objects`` before they are returned (an error here fails the request)."""
+    """Record a read of ``objects`` before they are returned (an error here fails the request).
+
+    Only then may their encrypted fields decrypt: this is the one road to a clear value.
+    """
+    objects = list(objects)
     record(actor, event, object_type=object_type_of(model),
            object_ids=[obj.pk for obj in objects], fields=fields, reason=reason)
+    open_for_reading(actor, objects)
 
 
 def check_fields(model, data: dict, allowed: Iterable[str]) -> None:
@@ -208,11 +215,15 @@ def update_object(actor: Actor, queryset: models.QuerySet, pk, *, changes: dict,
     that a reassignment is permitted); it runs inside the transaction.
     """
     check_fields(queryset.model, changes, allowed)
-    access_object(actor, queryset, pk, event, "edit")
+    visible = access_object(actor, queryset, pk, event, "edit")
     with transaction.atomic():
+        # The subject's data key is locked before the row, in the order a key rotation takes.
+        prepare_writes([visible])
         obj = _locked(queryset.visible_to(actor.user, "edit"), pk)
         if obj.version != version:
             raise StaleVersion(obj.version)
+        prepare_writes([obj])
+        open_for_reading(actor, [obj])  # validation reads every field; the event names the changes
         before = {name: _value(obj, name) for name in changes}
         for name, value in changes.items():
             setattr(obj, name, value)

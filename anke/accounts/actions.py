@@ -21,13 +21,8 @@ from anke.core.context import Actor
 MAX_TOKEN_DAYS = 366
 
 
-def is_operator(actor: Actor) -> bool:
-    """The shell operator (CLI, migrations): trusted by having the server, not by a role."""
-    return actor.user is None and actor.auth_method == "cli"
-
-
 def _require_user_manager(actor: Actor, event: Event, model) -> None:
-    if not is_operator(actor) and not has_permission(actor.user, "user.manage"):
+    if not actor.is_operator and not has_permission(actor.user, "user.manage"):
         deny(actor, event, model, [], "not_permitted")
 
 
@@ -87,7 +82,7 @@ def create_user(actor: Actor, *, username: str, password: str | None, roles: lis
 def create_api_token(actor: Actor, user, *, name: str, expires_days: int = 90):
     """Issue a personal token for ``user``; returns ``(token, secret)``. The secret is shown
     once and only its SHA-256 is stored."""
-    if not is_operator(actor) and actor.user.pk != user.pk:
+    if not actor.is_operator and actor.user.pk != user.pk:
         deny(actor, Event.TOKEN_CREATE, ApiToken, [], "not_permitted")
     if not 1 <= expires_days <= MAX_TOKEN_DAYS:
         raise ValidationError({"expires_days": _("A token lives from 1 to %(max)d days.")
@@ -110,7 +105,7 @@ def create_api_token(actor: Actor, user, *, name: str, expires_days: int = 90):
 
 def revoke_api_token(actor: Actor, token_id) -> ApiToken:
     """Revoke a token: its owner may revoke their own; the operator may revoke any."""
-    tokens = ApiToken.objects.all() if is_operator(actor) else ApiToken.objects.filter(
+    tokens = ApiToken.objects.all() if actor.is_operator else ApiToken.objects.filter(
         user_id=getattr(actor.user, "pk", None))
     raw = str(token_id)
     token = tokens.filter(pk=int(raw)).first() if raw.isascii() and raw.isdigit() else None

@@ -51,6 +51,10 @@ class Event(models.TextChoices):
     TICKET_UPDATE = "ticket.update", _("updated a ticket")
     TICKET_DELETE = "ticket.delete", _("deleted a ticket")
     DASHBOARD_VIEW = "dashboard.view", _("viewed the dashboard")
+    CUSTOMER_SHRED = "customer.shred", _("destroyed a customer's data key (crypto-shredding)")
+    DATA_UNREADABLE = "crypto.unreadable", _("met a value that could not be decrypted")
+    KEY_ROTATE_MASTER = "key.rotate_master", _("rotated the master key")
+    KEY_ROTATE_DATA = "key.rotate_data", _("rotated data and blind-index keys")
 
 
 class Outcome(models.TextChoices):

@@ -38,6 +38,11 @@ class Actor:
             token_id=token_id,
         )
 
+    @property
+    def is_operator(self) -> bool:
+        """The shell operator (CLI, migrations): trusted by having the server, not by a role."""
+        return self.user is None and self.auth_method == "cli"
+
     @classmethod
     def system(cls, user=None, *, method: str = "cli") -> "Actor":
         return cls(user=user, auth_method=method)

@@ -25,6 +25,7 @@ from anke.audit.recorder import record_each
 from anke.core.context import Actor
 from anke.core.errors import ActionDenied
 from anke.customers.models import ContactPerson, Customer, Tag
+from anke.encryption.datakeys import destroy_subject_keys, prepare_writes
 
 CUSTOMER_FIELDS = (
     "kind", "name", "company", "stage", "source", "phone", "email", "province", "city",
@@ -115,6 +116,7 @@ def create_customers(actor: Actor, rows: list[dict], *, owners: list | None = No
         customers.append(customer)
     raise_row_errors(errors)
     with transaction.atomic():
+        prepare_writes(customers, new_subjects=True)
         Customer.objects.bulk_create(customers, batch_size=500)
         tags = _tags_from_names(sorted({name for names in tag_names for name in names}))
         by_name = {tag.name: tag for tag in tags}
@@ -153,8 +155,12 @@ def update_customer(actor: Actor, pk, *, changes: dict, version: int) -> Custome
 
 
 def delete_customer(actor: Actor, pk, *, version: int | None = None) -> None:
-    """Delete a customer with its contacts, deals, activities, tasks, orders and tickets."""
-    delete_object(actor, Customer.objects, pk, event=Event.CUSTOMER_DELETE, version=version)
+    """Delete a customer with its contacts, deals, activities, tasks, orders and tickets.
+
+    Its data key is destroyed with it, so copies of its rows in backups stay unreadable.
+    """
+    delete_object(actor, Customer.objects, pk, event=Event.CUSTOMER_DELETE, version=version,
+                  after_delete=lambda _customer: destroy_subject_keys(pk, reason="deleted"))
 
 
 def view_customer(actor: Actor, pk, *, fields: Iterable[str] = ()) -> Customer:

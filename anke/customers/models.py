@@ -8,19 +8,25 @@ from django.utils.translation import gettext_lazy as _
 
 from anke.access.querysets import ScopedQuerySet
 from anke.core.fields import (
-    ChineseIdNumberField,
     Classification,
     ClassifiedCharField,
-    ClassifiedDateField,
-    ClassifiedEmailField,
     ClassifiedTextField,
-    CreditCodeField,
     Mask,
-    PhoneField,
     WebURLField,
     validate_sane_year,
 )
 from anke.core.models import TimeStampedModel, UUIDModel, VersionedModel
+from anke.encryption.blind_index import CREDIT_CODE, EMAIL, ID_NUMBER, PHONE
+from anke.encryption.fields import (
+    BlindIndexField,
+    EncryptedCharField,
+    EncryptedCreditCodeField,
+    EncryptedDateField,
+    EncryptedEmailField,
+    EncryptedIdNumberField,
+    EncryptedModel,
+    EncryptedPhoneField,
+)
 
 
 class Tag(models.Model):
@@ -49,7 +55,7 @@ class CustomerQuerySet(ScopedQuerySet):
         return self.filter(models.Q(name__icontains=text) | models.Q(company__icontains=text))
 
 
-class Customer(UUIDModel, TimeStampedModel, VersionedModel):
+class Customer(EncryptedModel, UUIDModel, TimeStampedModel, VersionedModel):
     """A data subject or a company the business serves. The unit of scope and of erasure."""
 
     class Kind(models.TextChoices):
@@ -91,26 +97,30 @@ class Customer(UUIDModel, TimeStampedModel, VersionedModel):
                                verbose_name=_("region"))
     tags = models.ManyToManyField(Tag, blank=True, related_name="customers",
                                   verbose_name=_("tags"))
-    phone = PhoneField(_("phone"), blank=True)
-    email = ClassifiedEmailField(_("e-mail"), blank=True)
+    phone = EncryptedPhoneField(_("phone"), blank=True, index_group=PHONE)
+    email = EncryptedEmailField(_("e-mail"), blank=True, index_group=EMAIL)
     province = models.CharField(_("province"), max_length=50, blank=True)
     city = models.CharField(_("city"), max_length=50, blank=True)
     district = models.CharField(_("district"), max_length=50, blank=True)
-    street = ClassifiedCharField(_("street address"), max_length=200, blank=True,
-                                 classification=Classification.HIGH, mask=Mask.ADDRESS)
-    id_number = ChineseIdNumberField(_("ID number"), blank=True,
-                                     help_text=_("Resident identity number (individuals)."))
-    credit_code = CreditCodeField(_("unified social credit code"), blank=True,
-                                  help_text=_("For companies."))
-    birthday = ClassifiedDateField(_("birthday"), null=True, blank=True,
-                                   validators=[validate_sane_year],
-                                   classification=Classification.HIGH, mask=Mask.DATE)
+    street = EncryptedCharField(_("street address"), max_length=200, blank=True,
+                                classification=Classification.HIGH, mask=Mask.ADDRESS)
+    id_number = EncryptedIdNumberField(_("ID number"), blank=True, index_group=ID_NUMBER,
+                                       help_text=_("Resident identity number (individuals)."))
+    credit_code = EncryptedCreditCodeField(_("unified social credit code"), blank=True,
+                                           index_group=CREDIT_CODE, help_text=_("For companies."))
+    birthday = EncryptedDateField(_("birthday"), null=True, blank=True,
+                                  validators=[validate_sane_year],
+                                  classification=Classification.HIGH, mask=Mask.DATE)
     website = WebURLField(_("website"), blank=True)
     preferences = ClassifiedTextField(_("preferences"), blank=True,
                                       classification=Classification.MEDIUM)
     notes = ClassifiedTextField(_("notes"), blank=True, classification=Classification.MEDIUM)
     last_contacted_at = models.DateTimeField(_("last contacted"), null=True, blank=True,
                                              editable=False)
+    phone_bidx = BlindIndexField(source="phone")
+    email_bidx = BlindIndexField(source="email")
+    id_number_bidx = BlindIndexField(source="id_number")
+    credit_code_bidx = BlindIndexField(source="credit_code")
 
     objects = CustomerQuerySet.as_manager()
 
@@ -146,7 +156,7 @@ class ContactPersonQuerySet(ScopedQuerySet):
     customer_path = "customer__"
 
 
-class ContactPerson(UUIDModel, TimeStampedModel, VersionedModel):
+class ContactPerson(EncryptedModel, UUIDModel, TimeStampedModel, VersionedModel):
     """A person to talk to at a customer (usually a company)."""
 
     customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="contacts",
@@ -154,10 +164,12 @@ class ContactPerson(UUIDModel, TimeStampedModel, VersionedModel):
     name = ClassifiedCharField(_("name"), max_length=100, classification=Classification.MEDIUM,
                                mask=Mask.NAME)
     title = models.CharField(_("job title"), max_length=100, blank=True)
-    phone = PhoneField(_("phone"), blank=True)
-    email = ClassifiedEmailField(_("e-mail"), blank=True)
+    phone = EncryptedPhoneField(_("phone"), blank=True, index_group=PHONE)
+    email = EncryptedEmailField(_("e-mail"), blank=True, index_group=EMAIL)
     is_primary = models.BooleanField(_("primary contact"), default=False)
     notes = ClassifiedTextField(_("notes"), blank=True, classification=Classification.MEDIUM)
+    phone_bidx = BlindIndexField(source="phone")
+    email_bidx = BlindIndexField(source="email")
 
     objects = ContactPersonQuerySet.as_manager()
 

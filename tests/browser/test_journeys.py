@@ -10,6 +10,7 @@ from django.urls import reverse
 from playwright.sync_api import expect
 
 from anke.customers.models import Customer
+from tests.helpers import read_back
 from tests.personas import PASSWORD, customer_of
 
 pytestmark = pytest.mark.browser
@@ -61,7 +62,7 @@ def test_sales_rep_finds_a_customer_and_corrects_the_phone(page, live_server, ca
 
     expect(page).to_have_url(live_server.url + mine.get_absolute_url())
     expect(page.get_by_test_id("customer-phone")).to_contain_text("139 0000 2222")
-    assert Customer.objects.get(pk=mine.pk).phone == "+8613900002222"
+    assert read_back(Customer, mine.pk).phone == "+8613900002222"
 
 
 def test_invalid_phone_is_explained_next_to_the_field(page, cast, browser_problems):
@@ -80,7 +81,7 @@ def test_invalid_phone_is_explained_next_to_the_field(page, cast, browser_proble
 
     expect(page.locator('[data-field-error="phone"]')).to_be_visible()
     expect(page.locator("input[name=phone]")).to_have_value("12345")
-    after = Customer.objects.get(pk=customer.pk)
+    after = read_back(Customer, customer.pk)
     assert (after.phone, after.version) == ("+8613812345678", before.version)
 
 

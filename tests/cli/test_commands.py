@@ -9,6 +9,7 @@ from django.core.management import CommandError, call_command
 from anke.accounts.models import ApiToken, User
 from anke.audit.models import AuditEvent
 from anke.customers.models import Customer
+from tests.helpers import opened
 
 
 def run(*args, stdin=""):
@@ -94,7 +95,7 @@ def test_demo_loads_customers_for_every_rep_and_prints_the_logins(settings, tmp_
     assert Customer.objects.values("owner").distinct().count() == 3
     assert (tmp_path / "demo-logins.txt").stat().st_mode & 0o777 == 0o600
     # Every value passed the same validation as user input.
-    for customer in Customer.objects.all():
+    for customer in opened(Customer.objects.all()):
         customer.full_clean()
     run("demo", "--customers", "10")
     assert Customer.objects.count() == 40

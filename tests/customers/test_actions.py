@@ -12,6 +12,7 @@ from anke.customers.actions import (
     view_customer,
 )
 from anke.customers.models import Customer
+from tests.helpers import read_back
 from tests.personas import actor, customer_of
 
 
@@ -20,7 +21,7 @@ def test_create_normalises_contact_data_and_audits_field_names_only(sales_a):
         "name": "李四", "phone": "138-1234-5678", "email": "Li.Si@Example.COM",
         "id_number": "11010519491231002X", "tags": ["VIP", "老客户"],
     })
-    customer.refresh_from_db()
+    customer = read_back(Customer, customer.pk)
     assert customer.phone == "+8613812345678"
     assert customer.email == "Li.Si@example.com"
     assert customer.owner == sales_a

@@ -5,6 +5,7 @@ from anke.audit.models import AuditEvent
 from anke.customers.models import Customer
 from anke.sales.actions import create_deals, log_activities
 from anke.sales.models import PipelineStage
+from tests.helpers import read_back
 from tests.personas import actor, customer_of
 
 
@@ -56,7 +57,7 @@ def test_edit_shows_field_errors_and_saves_nothing(client_a, cast):
                                    "source": "other", "phone": "12", "version": 1})
     assert response.status_code == 400
     assert 'data-field-error="phone"' in response.content.decode()
-    assert Customer.objects.get(pk=customer.pk).phone == "+8613812345678"
+    assert read_back(Customer, customer.pk).phone == "+8613812345678"
 
 
 def test_stale_edit_is_refused_with_a_message(client_a, cast):
