@@ -1,4 +1,8 @@
-"""WSGI entry point for gunicorn."""
+"""WSGI entry point for gunicorn.
+
+A worker refuses to boot when the key file is missing, malformed or not the one the database
+was encrypted with (DESIGN.md §2.2: never serve values it cannot read as if they were empty).
+"""
 
 import os
 
@@ -6,3 +10,7 @@ from django.core.wsgi import get_wsgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "anke.settings")
 application = get_wsgi_application()
+
+from anke.encryption.datakeys import check_master_keys  # noqa: E402 - needs Django set up
+
+check_master_keys()

@@ -6,23 +6,30 @@ Usage (``make bench BENCH_ARGS="..."`` runs the same)::
     .venv/bin/python -m bench --customers 1000000 --db sqlite
     .venv/bin/python -m bench --customers 2000 --requests 50     # a quick end-to-end check
     .venv/bin/python -m bench --skip-seed --db postgres           # reuse the last seeded DB
+    .venv/bin/python -m bench --baseline none                     # encrypted code only
 
-For each database (SQLite in a fresh var dir under ``--work-dir``; PostgreSQL in a freshly
-created database ``anke_bench`` at 127.0.0.1), the bench migrates, loads ``--customers`` demo
-customers through ``anke.web.demo.load_demo`` in a child process and prints the load rate
-(customers/s, all table rows/s); PostgreSQL then gets an ``ANALYZE``. It then runs
-``collectstatic``, starts ``gunicorn anke.wsgi:application --workers 2`` on a free 127.0.0.1
-port, logs in as the sales
+Every measurement runs twice in one invocation: against this working tree (field-level
+encryption on) and against the plaintext baseline ``--baseline REV`` (default ``e685b8c``, the
+foundation), extracted with ``git archive`` under ``--work-dir`` and served from there, each
+with its own var dir and database (``anke_bench`` / ``anke_bench_baseline`` on PostgreSQL).
+
+For each database and code version the bench migrates, loads ``--customers`` demo customers
+through ``anke.web.demo.load_demo`` in a child process and prints the load rate (customers/s,
+all table rows/s); PostgreSQL then gets an ``ANALYZE``. It then runs ``collectstatic``, starts
+``gunicorn anke.wsgi:application --workers 2`` on a free 127.0.0.1 port, logs in as the sales
 rep ``zhangwei`` (own customers) and as ``manager`` (all customers) and measures p50/p99/mean
 latency in ms of the customer list (GET /customers/), a random visible customer's page,
-a name search by surname and by full name (POST /customers/), creating a customer
-(POST /customers/new/) and the list page with four concurrent clients (req/s).
+a name search by surname and by full name, an exact phone search (POST /customers/), creating
+a customer (POST /customers/new/) and the list page with four concurrent clients (req/s).
+With gunicorn stopped, the encrypted database then gets ``manage.py keys rotate-master`` and
+``keys rotate-data``, timed as data keys/s and customers/s.
 
-Figures, not assertions: a table per database with the reference budgets beside them (list
-p50 ≤ 8 ms and detail p50 ≤ 4 ms at 1M customers on SQLite; demo load ≥ 4,000 customers/s;
-the prototype's 5.4 ms p50 at one client and ~350 req/s at four). The results are also written
-to ``bench/results/<timestamp>.json``. Every request has a timeout, each measurement stops at
-``--max-seconds``, and gunicorn is always stopped. See bench/README.md.
+Figures, not assertions: a table per database, encrypted beside the baseline with the overhead
+in %, and the budgets beside them (list p50 overhead ≤ 15%; exact phone search p50 ≤ 5 ms at 1M
+on SQLite; rotate-master ≥ 20,000 data keys/s; rotate-data ≥ 2,000 customers/s; and the
+foundation's list p50 ≤ 8 ms, detail p50 ≤ 4 ms, demo load ≥ 4,000 customers/s). The results
+are also written to ``bench/results/<timestamp>.json``. Every request has a timeout, each
+measurement stops at ``--max-seconds``, and gunicorn is always stopped. See bench/README.md.
 """
 
 import argparse
@@ -37,7 +44,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from bench import client, db, report, server
-from bench.db import BenchError, Target
+from bench.db import BASELINE, ENCRYPTED, BenchError, Target
 
 USERS = ("zhangwei", "manager")  # a sales rep with own scope; the manager with all scope
 SURNAMES = ("张", "王", "李", "刘", "陈")
@@ -70,6 +77,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="PostgreSQL database to drop, create and use (loopback only)")
     parser.add_argument("--no-analyze", action="store_true",
                         help="PostgreSQL: measure without running ANALYZE after seeding")
+    parser.add_argument("--baseline", default="e685b8c", metavar="REV",
+                        help="plaintext code to measure beside the working tree, a git revision "
+                             "(default e685b8c, the foundation); 'none' to skip")
+    parser.add_argument("--no-rotate", action="store_true",
+                        help="skip timing `keys rotate-master` and `keys rotate-data`")
     args = parser.parse_args(argv)
     if not 1 <= args.customers <= MAX_CUSTOMERS:
         parser.error(f"--customers must be from 1 to {MAX_CUSTOMERS:,}")
@@ -109,11 +121,16 @@ def run_user(port: int, username: str, password: str, sample: dict,
     """Log in as ``username`` and append one summary per measurement to ``rows``."""
     session = client.login(server.HOST, port, username, password, timeout=args.timeout)
     names = sample["names"] or list(SURNAMES)
+    if not sample.get("phones"):
+        raise BenchError(f"no phone numbers sampled among the customers {username} sees")
     scenarios = [
         ("list", client.list_page),
         ("detail", client.detail_page(sample["ids"])),
         ("search surname", client.search(list(SURNAMES))),
         ("search name", client.search(names)),
+        # National format, as typed: "138 1234 5678". The baseline has no phone search: there
+        # the same POST is a name/company icontains that finds nothing (not comparable).
+        ("search phone", client.search(sample["phones"])),
         ("create", client.create(username, phone_base)),
     ]
     try:
@@ -140,7 +157,8 @@ def _progress(row: dict) -> None:
 
 
 def bench_target(target: Target, args: argparse.Namespace) -> dict:
-    result = {"database": target.name, "label": target.label, "workers": args.workers,
+    result = {"database": target.name, "label": target.label, "variant": target.variant,
+              "code_dir": str(target.code_dir), "workers": args.workers,
               "requests": args.requests, "customers_requested": args.customers}
     print(f"\n### {target.label}", flush=True)
     started = time.perf_counter()
@@ -163,14 +181,47 @@ def bench_target(target: Target, args: argparse.Namespace) -> dict:
                     raise BenchError(f"no demo login for {username}")
                 run_user(port, username, logins[username], result["sample"]["users"][username],
                          args, phone_base, measurements)
+        if target.variant == ENCRYPTED and not args.no_rotate:
+            result["rotation"] = rotate(target, result["sample"]["customers_total"])
     except BenchError as error:
         result["error"] = str(error)
     result["seconds"] = time.perf_counter() - started
-    # The sampled ids and names are inputs, not figures: keep the JSON small.
+    print(f"  {target.label}: {result['seconds']:.0f} s", flush=True)
+    # The sampled ids, names and phones are inputs, not figures: keep the JSON small.
     for user in (result.get("sample") or {}).get("users", {}).values():
-        user["ids"] = len(user["ids"])
-        user["names"] = len(user["names"])
+        for key in ("ids", "names", "phones"):
+            user[key] = len(user.get(key) or ())
     return result
+
+
+def rotate(target: Target, customers: int) -> dict:
+    """Time ``keys rotate-master`` then ``keys rotate-data`` on the seeded encrypted database.
+
+    Each runs as a child process with gunicorn stopped; the rate divides the data keys
+    (customers) the command reports done by its wall time, start-up included. The command's
+    own figure (its last progress line, start-up excluded) is kept beside it.
+    """
+    out: dict = {}
+    # Bounded: generous for a slow machine (≥ 100 customers/s) plus ten minutes.
+    timeout = 600 + customers / 100
+    out["status_before"] = db.keys(target, "status", timeout=600)["output"]
+    for verb, unit in (("rotate-master", "data keys"), ("rotate-data", "customers")):
+        print(f"  {verb}…", flush=True)
+        run = db.keys(target, verb, timeout=timeout)
+        out[verb] = run
+        print("  " + report.rotation_line(verb, run), flush=True)
+    out["status_after"] = db.keys(target, "status", timeout=600)["output"]
+    return out
+
+
+def compare_pair(encrypted: dict, baseline: dict | None) -> list[dict]:
+    """Per measurement and user: the encrypted figures beside the baseline's."""
+    rows = []
+    base = {(m["name"], m["user"]): m for m in (baseline or {}).get("measurements", [])}
+    for m in encrypted.get("measurements", []):
+        b = base.get((m["name"], m["user"]))
+        rows.append(report.compare(m, b))
+    return rows
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -181,20 +232,35 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.db in ("postgres", "both"):
             targets.append(db.postgres_target(args.work_dir, args.pg_url))
+        baseline = None
+        if args.baseline.lower() != "none":
+            code_dir, commit = db.checkout(args.baseline, args.work_dir)
+            baseline = {"revision": args.baseline, "commit": commit, "path": str(code_dir)}
+            print(f"baseline {args.baseline} = {commit[:12]}, extracted at {code_dir}",
+                  flush=True)
     except BenchError as error:
         print(f"bench: {error}", file=sys.stderr)
         return 2
+    started = time.perf_counter()
     results = {"started_at": datetime.now(UTC).isoformat(timespec="seconds"),
                "args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
-               "budgets": report.BUDGETS, "environment": environment(), "databases": {}}
+               "budgets": report.BUDGETS, "environment": environment(),
+               "code": {ENCRYPTED: db.code_state(), BASELINE: baseline}, "databases": {}}
     for target in targets:
-        results["databases"][target.name] = bench_target(target, args)
+        entry = results["databases"][target.name] = {
+            ENCRYPTED: bench_target(target, args), BASELINE: None}
+        if baseline:
+            entry[BASELINE] = bench_target(
+                target.baseline(Path(baseline["path"]), baseline["commit"][:7]), args)
+        entry["comparison"] = compare_pair(entry[ENCRYPTED], entry[BASELINE])
+    results["seconds"] = time.perf_counter() - started
     print()
-    for result in results["databases"].values():
-        print(report.table(result) + "\n")
+    for entry in results["databases"].values():
+        print(report.table(entry) + "\n")
     path = report.write_json(results)
-    print(f"results: {path}")
-    failed = [r for r in results["databases"].values() if r.get("error")]
+    print(f"total {results['seconds']:.0f} s; results: {path}")
+    failed = [r for entry in results["databases"].values()
+              for r in (entry[ENCRYPTED], entry[BASELINE]) if r and r.get("error")]
     return 1 if failed else 0
 
 

@@ -1,15 +1,21 @@
 """The databases under test: a fresh environment per target, reset, migrate, seed, sample.
 
 Every Django step runs in a child process with the target's environment, so one bench run can
-measure SQLite and PostgreSQL side by side without the two settings ever meeting.
+measure SQLite and PostgreSQL side by side without the two settings ever meeting. A target is
+also tied to one checkout of the code: this working tree (encryption on), or the baseline
+revision extracted with ``git archive`` under the work dir (the plaintext foundation); its
+children run with that checkout as cwd and PYTHONPATH, so they import its ``anke``.
 """
 
+import io
 import ipaddress
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
+import tarfile
 import threading
 import time
 from dataclasses import dataclass, field
@@ -17,6 +23,11 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parent.parent
+BENCH_DIR = Path(__file__).resolve().parent
+# The Django side of the bench, run by path from this checkout against any code version:
+# ``-P`` keeps bench/ off sys.path, PYTHONPATH puts the target's checkout first.
+SEED_SCRIPT = ["-P", str(BENCH_DIR / "seed.py")]
+ENCRYPTED, BASELINE = "encrypted", "baseline"
 # Fixed so sessions survive a gunicorn restart between runs; never used outside the bench.
 BENCH_SIGNING_KEY = "bench-only-signing-key-not-a-secret-0123456789abcdefghij"
 
@@ -40,10 +51,32 @@ class Target:
     var_dir: Path
     database_url: str
     info: dict = field(default_factory=dict)
+    variant: str = ENCRYPTED  # ENCRYPTED: this working tree; BASELINE: the --baseline checkout
+    code_dir: Path = ROOT
+    revision: str = ""  # the baseline's short commit, for labels
+
+    @property
+    def db_label(self) -> str:
+        return {"sqlite": "SQLite", "postgres": "PostgreSQL"}[self.name]
 
     @property
     def label(self) -> str:
-        return {"sqlite": "SQLite", "postgres": "PostgreSQL"}[self.name]
+        if self.variant == BASELINE:
+            return f"{self.db_label}, plaintext baseline {self.revision}"
+        return f"{self.db_label}, encrypted (working tree)"
+
+    def baseline(self, code_dir: Path, revision: str) -> "Target":
+        """The same database kind for the baseline checkout, in its own var dir / database."""
+        url = self.database_url
+        if self.name == "sqlite":
+            var_dir = self.var_dir.parent / f"baseline-{self.var_dir.name}"
+            url = f"sqlite:///{var_dir / 'anke.sqlite3'}"
+        else:
+            var_dir = self.var_dir.parent / "baseline-postgres"
+            parts = urlsplit(url)
+            url = urlunsplit(parts._replace(path=parts.path.rstrip("/") + "_baseline"))
+        return Target(self.name, var_dir, url, variant=BASELINE, code_dir=code_dir,
+                      revision=revision)
 
     def env(self) -> dict[str, str]:
         """The process environment: the caller's, minus any Anke/Django settings, plus ours."""
@@ -60,7 +93,10 @@ class Target:
             "ANKE_TRUSTED_PROXY_HOPS": "0",
             "DJANGO_SETTINGS_MODULE": "anke.settings",
             "PYTHONUNBUFFERED": "1",
+            # The checkout's anke comes before the venv's editable install of this tree.
+            "PYTHONPATH": str(self.code_dir),
         })
+        env.pop("PYTHONHOME", None)
         return env
 
     def logins(self) -> dict[str, str]:
@@ -165,7 +201,7 @@ def run(target: Target, args: list[str], *, timeout: float, echo: bool = False) 
     Output lines are echoed when ``echo``; a final ``RESULT <json>`` line is parsed and returned.
     The child is killed when ``timeout`` seconds pass.
     """
-    proc = subprocess.Popen([sys.executable, *args], cwd=ROOT, env=target.env(),
+    proc = subprocess.Popen([sys.executable, *args], cwd=target.code_dir, env=target.env(),
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             encoding="utf-8", errors="replace")
     timer = threading.Timer(timeout, proc.kill)
@@ -208,16 +244,116 @@ def collectstatic(target: Target) -> None:
 def seed(target: Target, customers: int, seed_value: int) -> dict:
     # Generous but bounded: assumes at least 100 customers/s plus ten minutes.
     timeout = 600 + customers / 100
-    result = run(target, ["-m", "bench.seed", "load", "--customers", str(customers),
+    result = run(target, [*SEED_SCRIPT, "load", "--customers", str(customers),
                           "--seed", str(seed_value)], timeout=timeout, echo=True)
     if result is None:
         raise BenchError("the seed child ended without a result")
+    check_code(target, result)
     return result
 
 
 def sample(target: Target, users: list[str], count: int = 500) -> dict:
-    result = run(target, ["-m", "bench.seed", "sample", "--users", *users,
+    result = run(target, [*SEED_SCRIPT, "sample", "--users", *users,
                           "--count", str(count)], timeout=900)
     if result is None:
         raise BenchError("the sample child ended without a result")
+    check_code(target, result)
+    return result
+
+
+def check_code(target: Target, result: dict) -> None:
+    """The child imported the target's ``anke`` (not the venv's editable install of ROOT)."""
+    anke_dir = Path(result.get("anke_dir", "")).resolve()
+    if anke_dir != (target.code_dir / "anke").resolve():
+        raise BenchError(f"{target.label}: the child imported anke from {anke_dir}, "
+                         f"not from {target.code_dir / 'anke'}")
+    encrypted = bool(result.get("encrypted"))
+    if encrypted != (target.variant == ENCRYPTED):
+        raise BenchError(f"{target.label}: the code under test "
+                         f"{'has' if encrypted else 'lacks'} anke.encryption")
+
+
+# --- the baseline checkout ----------------------------------------------------------------------
+
+
+def git(*args: str) -> str:
+    proc = subprocess.run(["git", "-C", str(ROOT), *args], capture_output=True, text=True,
+                          timeout=120)
+    if proc.returncode != 0:
+        raise BenchError(f"git {' '.join(args)}: {proc.stderr.strip()}")
+    return proc.stdout.strip()
+
+
+def code_state() -> dict:
+    """Which code the encrypted target runs: HEAD plus whatever is uncommitted."""
+    try:
+        head = git("rev-parse", "HEAD")
+        changed = [line[3:] for line in git("status", "--porcelain", "--untracked-files=no")
+                   .splitlines() if line]
+    except (BenchError, OSError) as error:
+        return {"path": str(ROOT), "error": str(error)}
+    return {"path": str(ROOT), "head": head, "uncommitted": changed}
+
+
+def checkout(revision: str, work_dir: Path) -> tuple[Path, str]:
+    """``revision``'s tree under ``<work_dir>/code-<commit>`` (reused when already there).
+
+    ``git archive`` writes nothing into the repository: no worktree, no index change.
+    """
+    try:
+        commit = git("rev-parse", "--verify", "--quiet", f"{revision}^{{commit}}")
+    except BenchError:
+        commit = ""
+    if not re.fullmatch(r"[0-9a-f]{40}", commit):
+        raise BenchError(f"--baseline {revision!r} is not a commit of {ROOT}")
+    dest = work_dir / f"code-{commit[:12]}"
+    marker = dest / ".bench-commit"
+    if marker.exists() and marker.read_text().strip() == commit:
+        return dest, commit
+    proc = subprocess.run(["git", "-C", str(ROOT), "archive", "--format=tar", commit],
+                          capture_output=True, timeout=300)
+    if proc.returncode != 0:
+        raise BenchError(f"git archive {commit}: {proc.stderr.decode(errors='replace')}")
+    partial = dest.with_name(dest.name + ".partial")
+    for stale in (partial, dest):
+        if stale.exists():
+            shutil.rmtree(stale)
+    partial.mkdir(parents=True)
+    with tarfile.open(fileobj=io.BytesIO(proc.stdout)) as tar:
+        tar.extractall(partial, filter="data")
+    (partial / ".bench-commit").write_text(commit + "\n")
+    partial.rename(dest)
+    return dest, commit
+
+
+# --- key rotation (encrypted code only) ---------------------------------------------------------
+
+PROGRESS = re.compile(r"^(rotate-\w+) \[[#.]*\] (\d+)/(\d+) \(\d+%\) ([\d,]+)/s$")
+
+
+def keys(target: Target, verb: str, *, timeout: float) -> dict:
+    """Run ``manage.py keys <verb>`` as a child; wall time, output and its last progress line."""
+    args = ["manage.py", "keys", verb]
+    proc = subprocess.Popen([sys.executable, *args], cwd=target.code_dir, env=target.env(),
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            encoding="utf-8", errors="replace")
+    started = time.perf_counter()
+    try:
+        output, _ = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        output, _ = proc.communicate()
+        raise BenchError(f"`{' '.join(args)}` timed out after {timeout:.0f} s:\n"
+                         + "\n".join(output.splitlines()[-20:])) from None
+    seconds = time.perf_counter() - started
+    lines = output.splitlines()
+    if proc.returncode != 0:
+        raise BenchError(f"`{' '.join(args)}` failed with exit code {proc.returncode}:\n"
+                         + "\n".join(lines[-20:]))
+    result = {"verb": verb, "seconds": seconds, "output": lines[-40:]}
+    progress = [m for m in map(PROGRESS.match, lines) if m]
+    if progress:
+        last = progress[-1]
+        result.update(done=int(last[2]), total=int(last[3]),
+                      command_rate_per_s=int(last[4].replace(",", "")))
     return result

@@ -1,9 +1,14 @@
 """The Django side of the benchmark, run as a child process with the target's environment.
 
-``python -m bench.seed load --customers N`` loads the demo company through
-``anke.web.demo.load_demo`` and prints progress; ``python -m bench.seed sample --users a b``
-prints ids and names of random customers each user may see. The last line of output is
-``RESULT <json>`` for the parent (bench/db.py) to read.
+``python -P bench/seed.py load --customers N`` loads the demo company through
+``anke.web.demo.load_demo`` and prints progress; ``python -P bench/seed.py sample --users a b``
+prints ids, names and phone numbers of random customers each user may see. The last line of
+output is ``RESULT <json>`` for the parent (bench/db.py) to read.
+
+It runs against either code version (PYTHONPATH names the checkout): the encrypted working tree
+or the plaintext baseline, so it imports nothing of the bench and only what both versions have;
+``anke.encryption`` is used when present. ``anke_dir`` in the result names the ``anke`` it
+imported, for the parent to check.
 """
 
 import argparse
@@ -18,6 +23,15 @@ def _setup() -> None:
     import django
 
     django.setup()
+
+
+def code_info() -> dict:
+    import importlib.util
+
+    import anke
+
+    return {"anke_dir": os.path.dirname(os.path.abspath(anke.__file__)),
+            "encrypted": importlib.util.find_spec("anke.encryption") is not None}
 
 
 def table_rows() -> int:
@@ -76,20 +90,67 @@ def load(customers: int, seed: int) -> dict:
     }
 
 
+def national_phones(customers) -> list[str]:
+    """The customers' phone numbers as a person types them: ``138 1234 5678``.
+
+    With encryption the column holds envelopes, so the values are read through the model after
+    ``open_for_reading`` (the seeder's own data; this child is not a web request to audit).
+    """
+    import phonenumbers
+    from django.conf import settings
+
+    try:
+        from anke.encryption.datakeys import open_for_reading
+    except ImportError:  # the plaintext baseline
+        pass
+    else:
+        from anke.core.context import Actor
+
+        open_for_reading(Actor.system(), customers)
+    phones = []
+    for customer in customers:
+        value = customer.phone
+        if not isinstance(value, str) or not value:
+            continue  # empty, or Unreadable
+        try:
+            number = phonenumbers.parse(value, settings.PHONE_DEFAULT_REGION)
+        except phonenumbers.NumberParseException:
+            continue
+        phones.append(phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.NATIONAL))
+    return phones
+
+
+def data_keys() -> dict | None:
+    """Data keys by status, or None without encryption."""
+    try:
+        from anke.encryption.models import DataKey
+    except ImportError:
+        return None
+    from django.db.models import Count
+
+    return dict(DataKey.objects.values_list("status").annotate(n=Count("id")))
+
+
 def sample(usernames: list[str], count: int, names: int) -> dict:
     from django.contrib.auth import get_user_model
 
     from anke.customers.models import Customer
 
     User = get_user_model()
-    out = {"customers_total": Customer.objects.count(), "rows_total": table_rows(), "users": {}}
+    out = {"customers_total": Customer.objects.count(), "rows_total": table_rows(),
+           "data_keys": data_keys(), "users": {}}
     for username in usernames:
         user = User.objects.get(username=username)
         visible = Customer.objects.visible_to(user, "view")
         ids = [str(pk) for pk in visible.order_by("?").values_list("pk", flat=True)[:count]]
         full_names = list(visible.filter(kind=Customer.Kind.INDIVIDUAL)
                           .order_by("?").values_list("name", flat=True)[:names])
-        out["users"][username] = {"visible": visible.count(), "ids": ids, "names": full_names}
+        # Whole rows (the encrypted phone needs its customer to open); a few more than needed
+        # since some customers have no phone.
+        picked = list(visible.order_by("?")[:names * 2])
+        phones = national_phones(picked)[:names]
+        out["users"][username] = {"visible": visible.count(), "ids": ids, "names": full_names,
+                                  "phones": phones}
     return out
 
 
@@ -109,6 +170,7 @@ def main(argv: list[str] | None = None) -> None:
         result = load(args.customers, args.seed)
     else:
         result = sample(args.users, args.count, args.names)
+    result.update(code_info())
     sys.stdout.write("RESULT " + json.dumps(result, ensure_ascii=False) + "\n")
     sys.stdout.flush()
 

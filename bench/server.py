@@ -10,7 +10,7 @@ import sys
 import time
 from collections.abc import Iterator
 
-from bench.db import ROOT, BenchError, Target
+from bench.db import BenchError, Target
 
 HOST = "127.0.0.1"
 
@@ -43,7 +43,10 @@ def _tail(path, lines: int = 40) -> str:
 
 @contextlib.contextmanager
 def gunicorn(target: Target, *, workers: int, startup_timeout: float = 60) -> Iterator[int]:
-    """Serve ``anke.wsgi`` on 127.0.0.1:<free port>; yield the port; stop it on the way out."""
+    """Serve ``anke.wsgi`` on 127.0.0.1:<free port>; yield the port; stop it on the way out.
+
+    It runs in the target's checkout (cwd and PYTHONPATH), so it serves that code version.
+    """
     port = free_port()
     log_path = target.var_dir / "gunicorn.log"
     with open(log_path, "ab") as log:
@@ -53,7 +56,7 @@ def gunicorn(target: Target, *, workers: int, startup_timeout: float = 60) -> It
              # As `anke run` serves: threaded workers with keep-alive.
              "--worker-class", "gthread", "--threads", "4",
              "--log-level", "warning", "--timeout", "60", "--graceful-timeout", "5"],
-            cwd=ROOT, env=target.env(), stdout=log, stderr=subprocess.STDOUT,
+            cwd=target.code_dir, env=target.env(), stdout=log, stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL, start_new_session=True)
     try:
         deadline = time.monotonic() + startup_timeout

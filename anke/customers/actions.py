@@ -21,11 +21,12 @@ from anke.access.guarded import (
 )
 from anke.access.policy import has_permission
 from anke.audit.catalogue import Event
-from anke.audit.recorder import record_each
+from anke.audit.recorder import record, record_each
 from anke.core.context import Actor
-from anke.core.errors import ActionDenied
+from anke.core.errors import ActionDenied, NotVisible
 from anke.customers.models import ContactPerson, Customer, Tag
 from anke.encryption.datakeys import destroy_subject_keys, prepare_writes
+from anke.encryption.fields import encrypted_fields, index_fields
 
 CUSTOMER_FIELDS = (
     "kind", "name", "company", "stage", "source", "phone", "email", "province", "city",
@@ -169,6 +170,35 @@ def view_customer(actor: Actor, pk, *, fields: Iterable[str] = ()) -> Customer:
         "owner", "department", "region"), pk, Event.CUSTOMER_VIEW)
     audit_read(actor, Event.CUSTOMER_VIEW, Customer, [customer], fields=fields)
     return customer
+
+
+def shred_customer(actor: Actor, pk, *, reason: str) -> bool:
+    """Crypto-shred a customer: destroy its data key, clear its blind indexes and enter it in
+    the erasure ledger, in one audited transaction. The building block of erasure: afterwards
+    no code path can show its encrypted fields, and the database holds no way back to them.
+
+    Returns False if it was shredded already. The shell operator or ``privacy.manage`` only.
+    """
+    if not actor.is_operator and not has_permission(actor.user, "privacy.manage"):
+        deny(actor, Event.CUSTOMER_SHRED, Customer, [pk], "not_permitted")
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValidationError({"reason": _("Give the reason for the erasure.")})
+    try:
+        Customer._meta.pk.to_python(pk)
+    except ValidationError:
+        raise NotVisible() from None
+    if not Customer.objects.filter(pk=pk).exists():
+        raise NotVisible()
+    with transaction.atomic():
+        # The data key first: every writer of this customer's data locks it first too.
+        destroyed = destroy_subject_keys(pk, reason=reason)
+        for model, lookup in ((Customer, "pk"), (ContactPerson, "customer_id")):
+            model.objects.filter(**{lookup: pk}).update(
+                **{field.name: None for field in index_fields(model)})
+        record(actor, Event.CUSTOMER_SHRED, object_type="customer", object_ids=[pk],
+               fields=[f.name for f in encrypted_fields(Customer)], reason=reason)
+    return destroyed > 0
 
 
 # --- contact persons ----------------------------------------------------------------------------

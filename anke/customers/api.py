@@ -39,6 +39,9 @@ from anke.customers.actions import (
     view_customer,
 )
 from anke.customers.models import ContactPerson, Customer
+from anke.encryption import blind_index
+from anke.encryption.blind_index import CREDIT_CODE, EMAIL, ID_NUMBER, PHONE
+from anke.encryption.fields import Unreadable, encrypted_fields
 
 MAX_BIGINT = 2**63 - 1
 
@@ -106,6 +109,26 @@ def choice_field(choices, component_name: str, **kwargs) -> serializers.ChoiceFi
 
 class RecordSerializer(StrictSerializerMixin, serializers.ModelSerializer):
     """Base of every customer-record serializer: strict input, explicit output fields."""
+
+
+class EncryptedRecordSerializer(RecordSerializer):
+    """A record with encrypted fields. A value that cannot be decrypted is answered as null,
+    and ``unreadable_fields`` says which and why (erased, missing_key, integrity): a clear
+    answer in place of a wrong value or a server error."""
+
+    unreadable_fields = serializers.SerializerMethodField()
+
+    @extend_schema_field({"type": "object", "additionalProperties": {
+        "type": "string", "enum": list(Unreadable.MESSAGES)}})
+    def get_unreadable_fields(self, obj) -> dict:
+        return {field.name: value.reason for field in encrypted_fields(type(obj))
+                if isinstance(value := getattr(obj, field.attname), Unreadable)}
+
+    def to_representation(self, instance):
+        data = super().to_representation(instance)
+        for name in data.get("unreadable_fields") or ():
+            data[name] = None
+        return data
 
 
 @cache
@@ -284,7 +307,7 @@ class TagListField(serializers.ListField):
         return [tag.name for tag in data.all()]
 
 
-class CustomerSerializer(RecordSerializer):
+class CustomerSerializer(EncryptedRecordSerializer):
     """A customer. ``owner`` changes through reassignment, never through this payload."""
 
     owner = serializers.PrimaryKeyRelatedField(read_only=True)
@@ -301,7 +324,7 @@ class CustomerSerializer(RecordSerializer):
             "id", "kind", "name", "company", "stage", "source", "owner", "department", "region",
             "tags", "phone", "email", "province", "city", "district", "street", "id_number",
             "credit_code", "birthday", "website", "preferences", "notes", "last_contacted_at",
-            "created_at", "updated_at", "version",
+            "created_at", "updated_at", "version", "unreadable_fields",
         )
         read_only_fields = ("id", "last_contacted_at", "created_at", "updated_at", "version")
 
@@ -320,10 +343,40 @@ class CustomerFilter(filters.FilterSet):
 
 
 class CustomerSearchSerializer(StrictSerializerMixin, serializers.Serializer):
-    """A search by name or company. It travels in a POST body so that names never land in URLs
-    and proxy logs; the list filters still apply as query parameters."""
+    """A search by name or company, or an exact search by phone, e-mail, ID number or credit
+    code. It travels in a POST body so that names and numbers never land in URLs and proxy logs;
+    the list filters still apply as query parameters. Give exactly one of the fields."""
 
-    q = serializers.CharField(max_length=100, help_text=_("Name or company contains this text."))
+    q = serializers.CharField(
+        max_length=100, required=False,
+        help_text=_("Name or company contains this text (a phone number, e-mail or ID number "
+                    "typed here is matched exactly)."))
+    phone = serializers.CharField(max_length=32, required=False,
+                                  help_text=_("Phone number, in any common format."))
+    email = serializers.CharField(max_length=254, required=False, help_text=_("E-mail address."))
+    id_number = serializers.CharField(max_length=32, required=False,
+                                      help_text=_("Resident identity number."))
+    credit_code = serializers.CharField(max_length=32, required=False,
+                                        help_text=_("Unified social credit code."))
+
+    INVALID = {
+        PHONE: _("Enter a valid phone number."),
+        EMAIL: _("Enter a valid e-mail address."),
+        ID_NUMBER: _("Enter a valid resident identity number."),
+        CREDIT_CODE: _("Enter a valid unified social credit code."),
+    }
+
+    def validate(self, attrs):
+        if len(attrs) != 1:
+            raise serializers.ValidationError(
+                _("Give exactly one of q, phone, email, id_number and credit_code."))
+        (name, text), = attrs.items()
+        if name == "q":
+            return {"q": text}
+        value = blind_index.canonical(name, text)
+        if value is None:
+            raise serializers.ValidationError({name: self.INVALID[name]})
+        return {"exact": (name, value)}
 
 
 class CustomerViewSet(CustomerRecordViewSet):
@@ -342,10 +395,16 @@ class CustomerViewSet(CustomerRecordViewSet):
                    responses={200: CustomerSerializer(many=True), 400: ErrorSerializer})
     @action(detail=False, methods=["post"])
     def search(self, request):
-        """Customers whose name or company contains ``q``, filtered like the list."""
+        """Customers whose name or company contains ``q``, or whose (or whose contact
+        person's) phone, e-mail, ID number or credit code is the one given; filtered like the
+        list."""
         query = CustomerSearchSerializer(data=request.data)
         query.is_valid(raise_exception=True)
-        customers = self.filter_queryset(self.get_queryset()).search(query.validated_data["q"])
+        customers = self.filter_queryset(self.get_queryset())
+        if "exact" in query.validated_data:
+            customers = customers.matching(self.actor(), *query.validated_data["exact"])
+        else:
+            customers = customers.search(query.validated_data["q"], self.actor())
         return self.page_of(customers, Event.CUSTOMER_SEARCH)
 
     def read_object(self, actor: Actor, pk):
@@ -364,7 +423,7 @@ class CustomerViewSet(CustomerRecordViewSet):
 # --- contact persons ------------------------------------------------------------------------------
 
 
-class ContactSerializer(RecordSerializer):
+class ContactSerializer(EncryptedRecordSerializer):
     """A person to talk to at a customer."""
 
     customer = customer_field()
@@ -373,7 +432,7 @@ class ContactSerializer(RecordSerializer):
     class Meta:
         model = ContactPerson
         fields = ("id", "customer", "name", "title", "phone", "email", "is_primary", "notes",
-                  "created_at", "updated_at", "version")
+                  "created_at", "updated_at", "version", "unreadable_fields")
         read_only_fields = ("id", "created_at", "updated_at", "version")
 
 

@@ -7,9 +7,24 @@ from django.utils.translation import gettext_lazy as _
 from anke.core.forms import BootstrapFormMixin, DateInput, VersionField
 from anke.customers.actions import CONTACT_FIELDS, CUSTOMER_FIELDS
 from anke.customers.models import ContactPerson, Customer, Tag
+from anke.encryption.fields import Unreadable
 
 
-class CustomerForm(BootstrapFormMixin, forms.ModelForm):
+class UnreadableValuesMixin:
+    """A value that could not be decrypted is never put in an input (its notice would be saved
+    back as data): the input starts empty and says what happened."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for name, value in list(self.initial.items()):
+            if isinstance(value, Unreadable) and name in self.fields:
+                self.initial[name] = ""
+                self.fields[name].help_text = _(
+                    "%(problem)s Whatever you enter here replaces the stored value.") % {
+                    "problem": value}
+
+
+class CustomerForm(UnreadableValuesMixin, BootstrapFormMixin, forms.ModelForm):
     tags = forms.CharField(label=_("Tags"), required=False, max_length=500,
                            help_text=_("Separate tags with commas."))
     version = VersionField(required=False)
@@ -34,7 +49,7 @@ class CustomerForm(BootstrapFormMixin, forms.ModelForm):
         return [name.strip() for name in raw.split(",") if name.strip()]
 
 
-class ContactForm(BootstrapFormMixin, forms.ModelForm):
+class ContactForm(UnreadableValuesMixin, BootstrapFormMixin, forms.ModelForm):
     version = VersionField(required=False)
 
     class Meta:
@@ -51,7 +66,8 @@ class ContactForm(BootstrapFormMixin, forms.ModelForm):
 class CustomerFilterForm(BootstrapFormMixin, forms.Form):
     """List filters. The free-text query travels in a POST body, never in the URL."""
 
-    q = forms.CharField(label=_("Name or company"), required=False, max_length=100)
+    q = forms.CharField(label=_("Name, company, phone, e-mail or ID number"), required=False,
+                        max_length=100)
     stage = forms.ChoiceField(label=_("Stage"), required=False,
                               choices=[("", _("All stages")), *Customer.Stage.choices])
     kind = forms.ChoiceField(label=_("Kind"), required=False,
@@ -85,9 +101,9 @@ class CustomerFilterForm(BootstrapFormMixin, forms.Form):
                 self.fields["owner"].queryset.values_list("pk", "display_name", "username")],
         }
 
-    def apply(self, queryset):
+    def apply(self, queryset, actor):
         data = self.cleaned_data
-        queryset = queryset.search(data.get("q") or "")
+        queryset = queryset.search(data.get("q") or "", actor)
         if data.get("stage"):
             queryset = queryset.filter(stage=data["stage"])
         if data.get("kind"):

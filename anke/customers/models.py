@@ -16,7 +16,9 @@ from anke.core.fields import (
     validate_sane_year,
 )
 from anke.core.models import TimeStampedModel, UUIDModel, VersionedModel
+from anke.encryption import blind_index
 from anke.encryption.blind_index import CREDIT_CODE, EMAIL, ID_NUMBER, PHONE
+from anke.encryption.datakeys import open_for_reading
 from anke.encryption.fields import (
     BlindIndexField,
     EncryptedCharField,
@@ -26,7 +28,9 @@ from anke.encryption.fields import (
     EncryptedIdNumberField,
     EncryptedModel,
     EncryptedPhoneField,
+    encrypted_fields,
 )
+from anke.encryption.registry import subject_id_of
 
 
 class Tag(models.Model):
@@ -47,12 +51,38 @@ class CustomerQuerySet(ScopedQuerySet):
     resource = "customer"
     customer_path = ""
 
-    def search(self, text: str):
-        """Name or company contains ``text`` (names are searchable; contact data is not)."""
+    def search(self, text: str, actor):
+        """Name or company contains ``text``; a phone number, e-mail, ID number or credit code
+        is matched exactly, on the customer or one of its contact persons."""
         text = text.strip()
         if not text:
             return self
+        exact = blind_index.detect(text)
+        if exact:
+            return self.matching(actor, *exact)
         return self.filter(models.Q(name__icontains=text) | models.Q(company__icontains=text))
+
+    def matching(self, actor, group: str, value: str):
+        """Customers (among these) whose ``group`` value equals the canonical ``value``.
+
+        The blind index narrows the table to a few candidates; decrypting them confirms the
+        match (index tokens are short on purpose, so two values may share one). Candidates
+        outside this queryset's scope are never decrypted.
+        """
+        tokens = blind_index.tokens_for_search(group, value)
+        found = set()
+        candidates = [
+            (field, model_queryset.filter(**{f"{field.name}_bidx__in": tokens}))
+            for model_queryset, model in ((self, Customer), (ContactPerson.objects.filter(
+                customer__in=self.values("pk")), ContactPerson))
+            for field in encrypted_fields(model) if field.index_group == group
+        ]
+        for field, queryset in candidates:
+            rows = list(queryset)
+            open_for_reading(actor, rows)  # compared here, never returned
+            found |= {subject_id_of(row) for row in rows
+                      if blind_index.canonical(group, getattr(row, field.attname)) == value}
+        return self.filter(pk__in=found)
 
 
 class Customer(EncryptedModel, UUIDModel, TimeStampedModel, VersionedModel):

@@ -36,16 +36,16 @@ def customer_list(request):
     if request.method == "GET":
         data.pop("q", None)
     form = CustomerFilterForm(data or None)
+    actor = Actor.from_request(request)
     customers = Customer.objects.visible_to(request.user, "view").select_related("owner")
     if form.is_bound and form.is_valid():
-        customers = form.apply(customers)
+        customers = form.apply(customers, actor)
         cursor = form.cleaned_data.get("cursor")
     else:
         cursor = None
     rows, next_cursor = keyset_page(customers, cursor, PAGE_SIZE)
     searched = form.is_bound and form.is_valid() and bool(form.cleaned_data.get("q"))
-    audit_read(Actor.from_request(request),
-               Event.CUSTOMER_SEARCH if searched else Event.CUSTOMER_LIST,
+    audit_read(actor, Event.CUSTOMER_SEARCH if searched else Event.CUSTOMER_LIST,
                Customer, rows, fields=LIST_FIELDS)
     return render(request, "customers/list.html", {
         "form": form, "filters": form.choices_for_template(), "customers": rows,

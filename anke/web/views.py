@@ -15,6 +15,7 @@ from anke.analytics import queries
 from anke.audit.catalogue import Event
 from anke.core.context import Actor
 from anke.customers.models import ContactPerson, Customer
+from anke.encryption.datakeys import open_for_reading
 from anke.sales.models import Activity, Deal, Order, Task
 from anke.service.models import Ticket
 from anke.web.forms import TokenForm
@@ -80,6 +81,7 @@ def customer_detail(request, pk):
     shown = [f.name for f in Customer._meta.concrete_fields if f.editable and not f.primary_key]
     audit_read(actor, Event.CUSTOMER_VIEW, Customer, [customer],
                fields=[*shown, "tags", "contacts", "tasks", "timeline"])
+    open_for_reading(actor, contacts)  # shown under the event above, which names "contacts"
     may = {perm.replace(".", "_"): has_permission(user, perm) for perm in (
         "customer.edit", "customer.delete", "contact.create", "contact.edit", "contact.delete",
         "activity.create", "activity.edit", "deal.create", "deal.edit", "order.create",

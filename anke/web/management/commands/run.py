@@ -10,6 +10,8 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 from django.utils.translation import gettext as _
 
+from anke.encryption.datakeys import WrongMasterKey, check_master_keys
+from anke.encryption.keyring import KeyFileError, keyring
 from anke.web.management.commands.demo import customer_count, print_logins
 
 
@@ -47,7 +49,12 @@ class Command(BaseCommand):
                 "TLS-terminating proxy (and ANKE_TRUSTED_PROXY_HOPS), or bind to 127.0.0.1."
             ) % {"host": host})
         count = customer_count(demo_customers)
-        call_command("migrate", interactive=False, verbosity=0)
+        try:
+            keyring()  # a missing or malformed key file stops us before anything is written
+            call_command("migrate", interactive=False, verbosity=0)
+            check_master_keys()
+        except (KeyFileError, WrongMasterKey) as error:
+            raise CommandError(_("Anke cannot start: %(problem)s") % {"problem": error}) from None
         call_command("collectstatic", interactive=False, verbosity=0)
         if count and not get_user_model().objects.exists():
             self.stdout.write(_("First start: loading the demo company…"))
