@@ -267,6 +267,9 @@ def check_code(target: Target, result: dict) -> None:
     if anke_dir != (target.code_dir / "anke").resolve():
         raise BenchError(f"{target.label}: the child imported anke from {anke_dir}, "
                          f"not from {target.code_dir / 'anke'}")
+    if result.get("foreign_modules"):
+        raise BenchError(f"{target.label}: modules imported from outside {anke_dir}: "
+                         + ", ".join(result["foreign_modules"]))
     encrypted = bool(result.get("encrypted"))
     if encrypted != (target.variant == ENCRYPTED):
         raise BenchError(f"{target.label}: the code under test "

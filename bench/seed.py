@@ -7,8 +7,8 @@ output is ``RESULT <json>`` for the parent (bench/db.py) to read.
 
 It runs against either code version (PYTHONPATH names the checkout): the encrypted working tree
 or the plaintext baseline, so it imports nothing of the bench and only what both versions have;
-``anke.encryption`` is used when present. ``anke_dir`` in the result names the ``anke`` it
-imported, for the parent to check.
+``anke.encryption`` is used when its settings install it. ``anke_dir`` and ``foreign_modules``
+in the result say which ``anke`` it imported, for the parent to check.
 """
 
 import argparse
@@ -25,13 +25,27 @@ def _setup() -> None:
     django.setup()
 
 
-def code_info() -> dict:
-    import importlib.util
+def encrypted() -> bool:
+    """Whether the code under test has field-level encryption (its settings install the app).
 
+    Not ``find_spec("anke.encryption")``: the venv's editable install of the working tree
+    answers for ``anke.<name>`` packages the baseline checkout lacks.
+    """
+    from django.apps import apps
+
+    return apps.is_installed("anke.encryption")
+
+
+def code_info() -> dict:
+    """Where the ``anke`` under test lives, and any ``anke.*`` module loaded from elsewhere."""
     import anke
 
-    return {"anke_dir": os.path.dirname(os.path.abspath(anke.__file__)),
-            "encrypted": importlib.util.find_spec("anke.encryption") is not None}
+    anke_dir = os.path.dirname(os.path.abspath(anke.__file__))
+    foreign = sorted(name for name, module in list(sys.modules.items())
+                     if (name == "anke" or name.startswith("anke."))
+                     and getattr(module, "__file__", None)
+                     and not os.path.abspath(module.__file__).startswith(anke_dir + os.sep))
+    return {"anke_dir": anke_dir, "encrypted": encrypted(), "foreign_modules": foreign}
 
 
 def table_rows() -> int:
@@ -99,12 +113,9 @@ def national_phones(customers) -> list[str]:
     import phonenumbers
     from django.conf import settings
 
-    try:
-        from anke.encryption.datakeys import open_for_reading
-    except ImportError:  # the plaintext baseline
-        pass
-    else:
+    if encrypted():
         from anke.core.context import Actor
+        from anke.encryption.datakeys import open_for_reading
 
         open_for_reading(Actor.system(), customers)
     phones = []
@@ -122,11 +133,11 @@ def national_phones(customers) -> list[str]:
 
 def data_keys() -> dict | None:
     """Data keys by status, or None without encryption."""
-    try:
-        from anke.encryption.models import DataKey
-    except ImportError:
+    if not encrypted():
         return None
     from django.db.models import Count
+
+    from anke.encryption.models import DataKey
 
     return dict(DataKey.objects.values_list("status").annotate(n=Count("id")))
 

@@ -124,11 +124,20 @@ class EncryptedRecordSerializer(RecordSerializer):
         return {field.name: value.reason for field in encrypted_fields(type(obj))
                 if isinstance(value := getattr(obj, field.attname), Unreadable)}
 
-    def to_representation(self, instance):
-        data = super().to_representation(instance)
-        for name in data.get("unreadable_fields") or ():
-            data[name] = None
-        return data
+    def get_fields(self):
+        fields = super().get_fields()
+        encrypted = {f.name for f in encrypted_fields(self.Meta.model)}
+        for name, field in fields.items():
+            if (field.source or name) in encrypted:  # not bound yet: source may be unset
+                field.get_attribute = _null_if_unreadable(field.get_attribute)
+        return fields
+
+
+def _null_if_unreadable(get_attribute):
+    def get(instance):
+        value = get_attribute(instance)
+        return None if isinstance(value, Unreadable) else value
+    return get
 
 
 @cache

@@ -236,7 +236,19 @@ def check_master_keys() -> None:
                 f"master key version {version} in {ring.path} is not the key this database "
                 f"was encrypted with") from None
     for version, entry in versions.items():
-        if version not in checks:
-            MasterKeyCheck.objects.get_or_create(version=version, defaults={
-                "check_value": envelope.to_text(envelope.seal(entry.key, version,
-                                                              CHECK_PLAINTEXT, CHECK_PLAINTEXT))})
+        if version in checks:
+            continue
+        # No check value yet (first start, or a database from before checks): a data key
+        # already wrapped under this version must open, or the file is the wrong one.
+        sample = DataKey.objects.filter(kek_version=version,
+                                        status=DataKey.Status.ACTIVE).first()
+        if sample is not None:
+            try:
+                unwrap(sample)
+            except Unopenable:
+                raise WrongMasterKey(
+                    f"master key version {version} in {ring.path} is not the key this "
+                    f"database was encrypted with") from None
+        MasterKeyCheck.objects.get_or_create(version=version, defaults={
+            "check_value": envelope.to_text(envelope.seal(entry.key, version,
+                                                          CHECK_PLAINTEXT, CHECK_PLAINTEXT))})

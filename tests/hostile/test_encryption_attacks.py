@@ -1,0 +1,147 @@
+"""Attacks on the encryption at rest (SECURITY.md §5): a ciphertext copied into another row or
+field, a flipped bit, a wrong or missing master key, writing index columns through the API.
+Each must fail closed: no other customer's value, no empty value passed off as real, no 500,
+and an audit event for the failed check."""
+
+import base64
+import json
+
+import pytest
+from django.core.management import CommandError, call_command
+from django.db import connection
+from django.urls import reverse
+
+from anke.audit.models import AuditEvent
+from anke.customers.models import Customer
+from anke.encryption.datakeys import WrongMasterKey, check_master_keys
+from anke.encryption.keyring import KeyFileError
+from tests.api.conftest import signed_in
+from tests.helpers import read_back
+from tests.personas import customer_of
+
+
+def set_raw(model, pk, column: str, value) -> None:
+    quote = connection.ops.quote_name
+    with connection.cursor() as cursor:
+        cursor.execute(f"UPDATE {quote(model._meta.db_table)} SET {quote(column)} = %s "  # noqa: S608
+                       f"WHERE id = %s", [value, model._meta.pk.get_db_prep_value(pk, connection)])
+
+
+def get_raw(model, pk, column: str):
+    quote = connection.ops.quote_name
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT {quote(column)} FROM {quote(model._meta.db_table)} "  # noqa: S608
+                       f"WHERE id = %s", [model._meta.pk.get_db_prep_value(pk, connection)])
+        return cursor.fetchone()[0]
+
+
+def flipped(text: str) -> str:
+    blob = bytearray(base64.b64decode(text))
+    blob[-5] ^= 0x01
+    return base64.b64encode(bytes(blob)).decode()
+
+
+@pytest.fixture
+def victim_and_target(sales_a):
+    victim = customer_of(sales_a, name="受害者", phone="13800000001", email="victim@example.com")
+    target = customer_of(sales_a, name="目标", phone="13900000002")
+    return victim, target
+
+
+@pytest.mark.parametrize("tamper", ["copied from another customer", "bit flipped",
+                                    "moved from another field"])
+def test_tampered_ciphertext_fails_closed_in_the_page_and_the_api(
+        victim_and_target, client_a, sales_a, tamper):
+    victim, target = victim_and_target
+    value = {
+        "copied from another customer": get_raw(Customer, victim.pk, "phone"),
+        "bit flipped": flipped(get_raw(Customer, target.pk, "phone")),
+        "moved from another field": get_raw(Customer, target.pk, "email"),
+    }[tamper]
+    set_raw(Customer, target.pk, "phone", value)
+
+    page = client_a.get(reverse("customers:detail", args=[target.pk]))
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert "integrity check failed" in html
+    assert "138 0000 0001" not in html and "13800000001" not in html
+    event = AuditEvent.objects.get(action="crypto.unreadable")
+    assert (event.outcome, event.reason, event.fields) == ("error", "integrity", ["phone"])
+    assert event.object_ids == [str(target.pk)] and event.actor_id == sales_a.pk
+
+    body = signed_in(sales_a).get(f"/api/v1/customers/{target.pk}/")
+    assert body.status_code == 200
+    assert body.json()["phone"] is None
+    assert body.json()["unreadable_fields"] == {"phone": "integrity"}
+    assert "13800000001" not in body.content.decode()
+    # The victim is untouched.
+    assert read_back(Customer, victim.pk).phone == "+8613800000001"
+
+
+def test_an_unreadable_value_is_not_saved_back_as_text(victim_and_target, client_a):
+    _victim, target = victim_and_target
+    tampered = flipped(get_raw(Customer, target.pk, "phone"))
+    set_raw(Customer, target.pk, "phone", tampered)
+    form = client_a.get(reverse("customers:edit", args=[target.pk])).content.decode()
+    assert 'name="phone" value=""' in form or 'name="phone" maxlength="20"' in form
+    assert "integrity check failed" in form
+    # Saving the form without touching the field keeps the failed value out of the data.
+    client_a.post(reverse("customers:edit", args=[target.pk]), {
+        "kind": "individual", "name": "目标", "stage": "lead", "source": "other",
+        "phone": "", "version": 1})
+    assert get_raw(Customer, target.pk, "phone") != base64.b64encode(b"[unreadable").decode()
+    assert "integrity" not in str(read_back(Customer, target.pk).phone)
+
+
+def test_writing_index_or_key_columns_through_the_api_is_refused(sales_a):
+    customer = customer_of(sales_a)
+    before = get_raw(Customer, customer.pk, "phone_bidx")
+    client = signed_in(sales_a)
+    for field in ("phone_bidx", "unreadable_fields"):
+        response = client.patch(f"/api/v1/customers/{customer.pk}/", {field: 1},
+                                format="json", HTTP_IF_MATCH='"1"')
+        assert response.status_code == 400, field
+    assert get_raw(Customer, customer.pk, "phone_bidx") == before
+
+
+def test_a_wrong_master_key_refuses_to_start(sales_a, settings, tmp_path):
+    customer_of(sales_a)  # the database has data under the real key
+    # The database stays, the key file is replaced by another installation's.
+    original, settings.MASTER_KEY_FILE = settings.MASTER_KEY_FILE, str(tmp_path / "other.json")
+    try:
+        with pytest.raises(WrongMasterKey, match="not the key this database was encrypted"):
+            check_master_keys()
+        with pytest.raises(CommandError, match="Anke cannot start"):
+            call_command("run", "--check", "--demo-customers", "0")
+    finally:
+        settings.MASTER_KEY_FILE = original
+
+
+def test_a_key_file_without_a_version_in_use_refuses_to_start(sales_a, settings, tmp_path):
+    customer_of(sales_a)
+    check_master_keys()
+    doc = json.loads(open(settings.MASTER_KEY_FILE).read())  # noqa: PTH123
+    del doc["master"]["1"]
+    doc["master"]["2"] = {**doc["index"]["1"]}
+    path = tmp_path / "partial.json"
+    path.write_text(json.dumps(doc))
+    path.chmod(0o600)
+    original, settings.MASTER_KEY_FILE = settings.MASTER_KEY_FILE, str(path)
+    try:
+        with pytest.raises(WrongMasterKey, match="version 1 wraps data keys but is not in"):
+            check_master_keys()
+    finally:
+        settings.MASTER_KEY_FILE = original
+
+
+def test_a_missing_named_key_file_refuses_to_start(settings, tmp_path, db):
+    original = settings.MASTER_KEY_FILE, settings.MASTER_KEY_FILE_CREATE
+    settings.MASTER_KEY_FILE = str(tmp_path / "absent.json")
+    settings.MASTER_KEY_FILE_CREATE = False
+    try:
+        with pytest.raises(KeyFileError, match="does not exist"):
+            check_master_keys()
+        with pytest.raises(CommandError, match="Anke cannot start.*does not exist"):
+            call_command("run", "--check", "--demo-customers", "0")
+    finally:
+        settings.MASTER_KEY_FILE, settings.MASTER_KEY_FILE_CREATE = original
