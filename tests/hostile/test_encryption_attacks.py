@@ -5,6 +5,7 @@ and an audit event for the failed check."""
 
 import base64
 import json
+from pathlib import Path
 
 import pytest
 from django.core.management import CommandError, call_command
@@ -120,7 +121,7 @@ def test_a_wrong_master_key_refuses_to_start(sales_a, settings, tmp_path):
 def test_a_key_file_without_a_version_in_use_refuses_to_start(sales_a, settings, tmp_path):
     customer_of(sales_a)
     check_master_keys()
-    doc = json.loads(open(settings.MASTER_KEY_FILE).read())  # noqa: PTH123
+    doc = json.loads(Path(settings.MASTER_KEY_FILE).read_text())
     del doc["master"]["1"]
     doc["master"]["2"] = {**doc["index"]["1"]}
     path = tmp_path / "partial.json"
