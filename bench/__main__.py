@@ -33,6 +33,7 @@ measurement stops at ``--max-seconds``, and gunicorn is always stopped. See benc
 """
 
 import argparse
+import contextlib
 import os
 import platform
 import random
@@ -40,6 +41,7 @@ import sqlite3
 import sys
 import tempfile
 import time
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -116,54 +118,90 @@ def prepare(target: Target, args: argparse.Namespace) -> dict | None:
     return seed
 
 
-def run_user(port: int, username: str, password: str, sample: dict,
-             args: argparse.Namespace, phone_base: int, rows: list[dict]) -> None:
-    """Log in as ``username`` and append one summary per measurement to ``rows``."""
-    session = client.login(server.HOST, port, username, password, timeout=args.timeout)
-    names = sample["names"] or list(SURNAMES)
+@dataclass
+class Arm:
+    """One code version under test: its target, its result dict, and while serving, its port."""
+
+    target: Target
+    result: dict
+    port: int = 0
+    logins: dict = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return not self.result.get("error")
+
+
+def scenarios(username: str, sample: dict, phone_base: int) -> list[tuple[str, client.Scenario]]:
     if not sample.get("phones"):
         raise BenchError(f"no phone numbers sampled among the customers {username} sees")
-    scenarios = [
+    return [
         ("list", client.list_page),
         ("detail", client.detail_page(sample["ids"])),
         ("search surname", client.search(list(SURNAMES))),
-        ("search name", client.search(names)),
+        ("search name", client.search(sample["names"] or list(SURNAMES))),
         # National format, as typed: "138 1234 5678". The baseline has no phone search: there
         # the same POST is a name/company icontains that finds nothing (not comparable).
         ("search phone", client.search(sample["phones"])),
         ("create", client.create(username, phone_base)),
     ]
+
+
+def run_user(arms: list[Arm], username: str, args: argparse.Namespace) -> None:
+    """Log in as ``username`` on every arm's server; append one summary per measurement to each
+    arm's measurements. Single-client measurements take turns between the arms request by
+    request; the concurrent one runs for each arm in turn."""
+    sessions = []
     try:
-        for name, scenario in scenarios:
-            m = client.measure(session, name, username, scenario, requests=args.requests,
-                               warmup=args.warmup, max_seconds=args.max_seconds,
-                               seed=args.seed)
-            rows.append(m.summary())
-            _progress(rows[-1])
-        m = client.measure(session, "list x4" if args.clients == 4 else f"list x{args.clients}",
-                           username, client.list_page, requests=args.requests,
-                           warmup=args.warmup, max_seconds=args.max_seconds, seed=args.seed,
-                           clients=args.clients)
-        rows.append(m.summary())
-        _progress(rows[-1])
+        for arm in arms:
+            sessions.append(client.login(server.HOST, arm.port, username,
+                                         arm.logins[username], timeout=args.timeout))
+        plans = [scenarios(username, arm.result["sample"]["users"][username],
+                           random.Random().randrange(10**8)) for arm in arms]
+        for k, (name, _scenario) in enumerate(plans[0]):
+            measured = client.measure_interleaved(
+                [(session, plan[k][1]) for session, plan in zip(sessions, plans, strict=True)],
+                name, username, requests=args.requests, warmup=args.warmup,
+                max_seconds=args.max_seconds, seed=args.seed)
+            for arm, m in zip(arms, measured, strict=True):
+                arm.result["measurements"].append(m.summary())
+            _progress(arms, [arm.result["measurements"][-1] for arm in arms])
+        name = "list x4" if args.clients == 4 else f"list x{args.clients}"
+        rows = []
+        for arm, session in zip(arms, sessions, strict=True):
+            m = client.measure(session, name, username, client.list_page,
+                               requests=args.requests, warmup=args.warmup,
+                               max_seconds=args.max_seconds, seed=args.seed,
+                               clients=args.clients)
+            arm.result["measurements"].append(m.summary())
+            rows.append(arm.result["measurements"][-1])
+        _progress(arms, rows)
     finally:
-        session.close()
+        for session in sessions:
+            session.close()
 
 
-def _progress(row: dict) -> None:
-    p50 = "–" if row["p50_ms"] is None else f"{row['p50_ms']:.1f}"
-    print(f"  {row['name']:<16} {row['user']:<9} n={row['n']:<5} p50 {p50} ms"
-          + (f"  {row['errors']} errors" if row["errors"] else ""), flush=True)
+def _progress(arms: list[Arm], rows: list[dict]) -> None:
+    parts = []
+    for arm, row in zip(arms, rows, strict=True):
+        p50 = "–" if row["p50_ms"] is None else f"{row['p50_ms']:.1f}"
+        parts.append(f"{arm.target.variant} n={row['n']} p50 {p50} ms"
+                     + (f" ({row['errors']} errors)" if row["errors"] else ""))
+    print(f"  {rows[0]['name']:<16} {rows[0]['user']:<9} " + ";  ".join(parts), flush=True)
 
 
-def bench_target(target: Target, args: argparse.Namespace) -> dict:
-    result = {"database": target.name, "label": target.label, "variant": target.variant,
-              "code_dir": str(target.code_dir), "workers": args.workers,
-              "requests": args.requests, "customers_requested": args.customers}
+def new_result(target: Target, args: argparse.Namespace) -> dict:
+    return {"database": target.name, "label": target.label, "variant": target.variant,
+            "code_dir": str(target.code_dir), "workers": args.workers,
+            "requests": args.requests, "customers_requested": args.customers,
+            "measurements": []}
+
+
+def set_up(arm: Arm, args: argparse.Namespace) -> None:
+    """Seed (or reuse), ANALYZE, collectstatic and sample one arm; errors end up in its result."""
+    target, result = arm.target, arm.result
     print(f"\n### {target.label}", flush=True)
     started = time.perf_counter()
-    # Other work on the machine skews the figures: keep the load beside them.
-    result["load_average_before"] = os.getloadavg()
     try:
         result["seed"] = prepare(target, args)
         if target.name == "postgres" and not args.no_analyze:
@@ -173,28 +211,56 @@ def bench_target(target: Target, args: argparse.Namespace) -> dict:
         db.collectstatic(target)
         result["sample"] = db.sample(target, list(USERS))
         result["database_bytes"] = db.database_size(target)
-        logins = target.logins()
-        phone_base = random.Random().randrange(10**8)
-        result["measurements"] = measurements = []
-        with server.gunicorn(target, workers=args.workers) as port:
-            print(f"  gunicorn on {server.HOST}:{port} with {args.workers} workers", flush=True)
-            for username in USERS:
-                if username not in logins:
-                    raise BenchError(f"no demo login for {username}")
-                run_user(port, username, logins[username], result["sample"]["users"][username],
-                         args, phone_base, measurements)
-        if target.variant == ENCRYPTED and not args.no_rotate:
-            result["rotation"] = rotate(target, result["sample"]["customers_total"])
+        arm.logins = target.logins()
+        for username in USERS:
+            if username not in arm.logins:
+                raise BenchError(f"no demo login for {username}")
     except BenchError as error:
         result["error"] = str(error)
-    result["seconds"] = time.perf_counter() - started
-    result["load_average_after"] = os.getloadavg()
-    print(f"  {target.label}: {result['seconds']:.0f} s", flush=True)
-    # The sampled ids, names and phones are inputs, not figures: keep the JSON small.
-    for user in (result.get("sample") or {}).get("users", {}).values():
-        for key in ("ids", "names", "phones"):
-            user[key] = len(user.get(key) or ())
-    return result
+        print(f"  ! {target.label}: {error}", flush=True)
+    result["setup_seconds"] = time.perf_counter() - started
+
+
+def bench_database(targets: list[Target], args: argparse.Namespace) -> list[dict]:
+    """Set up every code version's database, serve them all at once, measure them side by side
+    (the first is the encrypted working tree), then time key rotation on the encrypted one."""
+    arms = [Arm(target, new_result(target, args)) for target in targets]
+    for arm in arms:
+        set_up(arm, args)
+    ready = [arm for arm in arms if arm.ok]
+    started = time.perf_counter()
+    # Other work on the machine skews the figures: keep the load beside them.
+    load_before = os.getloadavg()
+    try:
+        with contextlib.ExitStack() as stack:
+            for arm in ready:
+                arm.port = stack.enter_context(server.gunicorn(arm.target, workers=args.workers))
+                print(f"  {arm.target.label}: gunicorn on {server.HOST}:{arm.port} with "
+                      f"{args.workers} workers", flush=True)
+            if ready:
+                print(f"\n### measuring {' beside '.join(a.target.variant for a in ready)}",
+                      flush=True)
+            for username in USERS if ready else ():
+                run_user(ready, username, args)
+    except BenchError as error:
+        for arm in ready:
+            arm.result["error"] = str(error)
+    measure_seconds = time.perf_counter() - started
+    load_after = os.getloadavg()
+    for arm in ready:
+        arm.result.update(measure_seconds=measure_seconds, load_average_before=load_before,
+                          load_average_after=load_after)
+    encrypted = arms[0]
+    if encrypted.ok and not args.no_rotate:
+        print(f"\n### key rotation, {encrypted.target.label}", flush=True)
+        encrypted.result["rotation"] = rotate(
+            encrypted.target, encrypted.result["sample"]["customers_total"])
+    for arm in arms:
+        # The sampled ids, names and phones are inputs, not figures: keep the JSON small.
+        for user in (arm.result.get("sample") or {}).get("users", {}).values():
+            for key in ("ids", "names", "phones"):
+                user[key] = len(user.get(key) or ())
+    return [arm.result for arm in arms]
 
 
 def rotate(target: Target, customers: int) -> dict:
@@ -252,11 +318,12 @@ def main(argv: list[str] | None = None) -> int:
                "budgets": report.BUDGETS, "environment": environment(),
                "code": {ENCRYPTED: db.code_state(), BASELINE: baseline}, "databases": {}}
     for target in targets:
-        entry = results["databases"][target.name] = {
-            ENCRYPTED: bench_target(target, args), BASELINE: None}
+        versions = [target]
         if baseline:
-            entry[BASELINE] = bench_target(
-                target.baseline(Path(baseline["path"]), baseline["commit"][:7]), args)
+            versions.append(target.baseline(Path(baseline["path"]), baseline["commit"][:7]))
+        measured = bench_database(versions, args)
+        entry = results["databases"][target.name] = {
+            ENCRYPTED: measured[0], BASELINE: measured[1] if baseline else None}
         entry["comparison"] = compare_pair(entry[ENCRYPTED], entry[BASELINE])
     results["seconds"] = time.perf_counter() - started
     print()

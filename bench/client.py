@@ -241,3 +241,38 @@ def measure(session: Session, name: str, user: str, scenario: Scenario, *, reque
         if s is not session:
             s.close()
     return m
+
+
+def measure_interleaved(arms: list[tuple[Session, Scenario]], name: str, user: str, *,
+                        requests: int, warmup: int, max_seconds: float,
+                        seed: int) -> list[Measurement]:
+    """One client per arm (a server each), taking turns request by request.
+
+    Used to time two code versions side by side: load from elsewhere on the machine that comes
+    and goes during the run then falls on both alike. The order alternates (A B, B A, …) so
+    neither always runs right after the other. Each arm gets ``requests`` timed requests after
+    ``warmup`` untimed ones, with the same random choices; ``max_seconds`` bounds each arm's
+    share of the wall time.
+    """
+    results = [Measurement(name, user) for _ in arms]
+    lock = threading.Lock()
+    rngs = [random.Random(seed * 1000) for _ in arms]
+    for w in range(warmup):
+        for (session, scenario), rng, m in zip(arms, rngs, results, strict=True):
+            _one(session, scenario, -1 - w, rng, m, lock, timed=False)
+    started = time.perf_counter()
+    deadline = time.monotonic() + max_seconds * len(arms)
+    order = list(range(len(arms)))
+    for i in range(requests):
+        if time.monotonic() > deadline:
+            for m in results:
+                m.stopped_early = True
+            break
+        for k in (order if i % 2 == 0 else order[::-1]):
+            session, scenario = arms[k]
+            _one(session, scenario, i, rngs[k], results[k], lock, timed=True)
+    wall = time.perf_counter() - started
+    for m in results:
+        # Each arm had its turn half the time: its rate is over its own requests' time.
+        m.wall_seconds = sum(m.latencies_ms) / 1000 if m.latencies_ms else wall
+    return results

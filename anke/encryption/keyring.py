@@ -106,16 +106,19 @@ class Keyring:
 
     # --- changing (rotation commands only) --------------------------------------------------
 
-    def add_version(self, kind: str) -> int:
-        """A new active version of ``kind``; earlier active versions become retiring."""
+    def add_version(self, kind: str, number: int) -> None:
+        """Version ``number`` of ``kind``, new and active, earlier active ones retiring. Adding
+        a version that is already there does nothing (a rotation resumed after a crash)."""
         with self._editing() as doc:
             versions = doc[kind]
-            number = max(map(int, versions), default=0) + 1
+            if str(number) in versions:
+                return
+            if number != max(map(int, versions)) + 1:
+                raise ValueError(f"{kind} key version {number} does not follow the last one")
             for entry in versions.values():
                 if entry["status"] == ACTIVE:
                     entry["status"] = RETIRING
             versions[str(number)] = _entry(ACTIVE)
-        return number
 
     def set_status(self, kind: str, version: int, status: str) -> None:
         with self._editing() as doc:

@@ -51,11 +51,20 @@ class RotationResult:
     resumed: bool = False
 
 
-def _run(kind: str, start_version: Callable[[], int]) -> tuple[KeyRotation, bool]:
+def _run(kind: str, key_kind: str) -> tuple[KeyRotation, bool]:
+    """The unfinished rotation of ``kind``, or a new one, with its key version in the file.
+
+    The run is recorded before the key file changes, so a crash between the two resumes with
+    the same target version instead of adding another.
+    """
+    ring = keyring()
     run = KeyRotation.objects.filter(kind=kind, finished_at=None).first()
-    if run is not None:
-        return run, True
-    return KeyRotation.objects.create(kind=kind, target_version=start_version()), False
+    resumed = run is not None
+    if run is None:
+        run = KeyRotation.objects.create(kind=kind,
+                                         target_version=max(ring.versions(key_kind)) + 1)
+    ring.add_version(key_kind, run.target_version)
+    return run, resumed
 
 
 def _update_many(model, fields: list, rows: list[tuple]) -> None:
@@ -86,13 +95,8 @@ def rotate_master(actor, *, batch: int = 2000,
     """Rewrap every live data key under a new master key version, then retire the old ones."""
     _require_key_rotation(actor, Event.KEY_ROTATE_MASTER)
     ring = keyring()
-
-    def start() -> int:
-        version = ring.add_version(MASTER)
-        check_master_keys()
-        return version
-
-    run, resumed = _run(KeyRotation.Kind.MASTER, start)
+    run, resumed = _run(KeyRotation.Kind.MASTER, MASTER)
+    check_master_keys()  # a check value for the new version
     target = run.target_version
     record(actor, Event.KEY_ROTATE_MASTER, object_type="master_key", object_ids=[target],
            reason="resumed" if resumed else "started")
@@ -147,7 +151,7 @@ def rotate_data(actor, *, batch: int = 500, progress: Progress | None = None) ->
     """A new data key for every subject and new blind-index tokens for every row."""
     _require_key_rotation(actor, Event.KEY_ROTATE_DATA)
     ring = keyring()
-    run, resumed = _run(KeyRotation.Kind.DATA, lambda: ring.add_version(INDEX))
+    run, resumed = _run(KeyRotation.Kind.DATA, INDEX)
     record(actor, Event.KEY_ROTATE_DATA, object_type="index_key",
            object_ids=[run.target_version], reason="resumed" if resumed else "started")
     result = RotationResult(run.target_version, run.done, resumed=resumed)
@@ -197,7 +201,8 @@ def _rekey_subjects(actor, old_rows: list[DataKey]) -> int:
             new_row, dek = fresh[str(subject_id_of(obj))]
             setattr(obj, WRITE_KEY_ATTR, (marker, (new_row.version, dek)))
             updates.append((*(f.get_db_prep_save(f.pre_save(obj, False), connection)
-                              for f in fields), obj.pk))
+                              for f in fields),
+                            model._meta.pk.get_db_prep_value(obj.pk, connection)))
         if updates:
             _update_many(model, fields, updates)
     DataKey.objects.filter(pk__in=[row.pk for row in old_rows]).delete()

@@ -54,7 +54,10 @@ def test_a_malformed_key_file_is_refused(tmp_path, content, problem):
 def test_a_new_version_becomes_active_and_other_processes_see_it(tmp_path):
     path = tmp_path / "master.json"
     rotating, serving = Keyring(path, create=True), Keyring(path, create=False)
-    assert rotating.add_version(MASTER) == 2
+    rotating.add_version(MASTER, 2)
+    rotating.add_version(MASTER, 2)  # a resumed rotation adds nothing more
+    with pytest.raises(ValueError, match="does not follow"):
+        rotating.add_version(MASTER, 4)
     # The serving process re-reads the changed file on its next use.
     assert serving.active(MASTER).version == 2
     assert serving.versions(MASTER)[1].status == RETIRING

@@ -4,29 +4,6 @@ import anke.core.fields
 import anke.encryption.fields
 from django.db import migrations
 
-from anke.encryption.migrating import Column, Table, decrypt_tables, encrypt_tables
-
-# The high-classified fields of the foundation, encrypted in place (SECURITY.md §2).
-TABLES = [
-    Table("customers", "Customer", "id", (
-        Column("phone", "phone"), Column("email", "email"), Column("street"),
-        Column("id_number", "id_number"), Column("credit_code", "credit_code"),
-        Column("birthday", nullable=True),
-    )),
-    Table("customers", "ContactPerson", "customer_id", (
-        Column("phone", "phone"), Column("email", "email"),
-    )),
-]
-
-
-def encrypt(apps, schema_editor):
-    encrypt_tables(apps, schema_editor, TABLES)
-
-
-def decrypt(apps, schema_editor):
-    decrypt_tables(apps, schema_editor, TABLES)
-
-
 class Migration(migrations.Migration):
 
     dependencies = [
@@ -105,5 +82,4 @@ class Migration(migrations.Migration):
             name='street',
             field=anke.encryption.fields.EncryptedCharField(blank=True, classification='high', mask='address', max_length=200, verbose_name='street address'),
         ),
-        migrations.RunPython(encrypt, decrypt),
     ]

@@ -1,0 +1,17 @@
+import shutil
+from pathlib import Path
+
+import pytest
+
+from anke.encryption.keyring import keyring
+
+
+@pytest.fixture
+def private_key_file(settings, tmp_path):
+    """A copy of the suite's key file for tests that rotate keys, so other tests keep theirs."""
+    keyring()  # the suite's file exists once it was first used
+    copy = tmp_path / "keys" / "master.json"
+    copy.parent.mkdir(mode=0o700)
+    shutil.copy2(settings.MASTER_KEY_FILE, copy)
+    settings.MASTER_KEY_FILE = str(copy)
+    return Path(copy)

@@ -1,0 +1,132 @@
+"""Key rotation in process: rewrapping, re-keying, resuming after an interruption, searching and
+writing while a rotation is half done. (tests/encryption/test_rotation_crash.py kills the real
+command with SIGKILL.)"""
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from anke.audit.models import AuditEvent
+from anke.core.context import Actor
+from anke.core.errors import ActionDenied
+from anke.customers.actions import create_contact, update_customer
+from anke.customers.models import ContactPerson, Customer
+from anke.encryption.blind_index import VERSION_SHIFT
+from anke.encryption.keyring import INDEX, MASTER, RETIRED, keyring
+from anke.encryption.models import DataKey, KeyRotation
+from anke.encryption.rotation import rotate_data, rotate_master, status
+from anke.encryption.verify import verify_all
+from tests.api.conftest import signed_in
+from tests.helpers import opened
+from tests.personas import actor, customer_of
+
+OPERATOR = Actor.system()
+
+
+class Interrupted(Exception):
+    pass
+
+
+def interrupt_after(batches: int):
+    seen = []
+
+    def progress(done, total):
+        seen.append(done)
+        if len(seen) >= batches:
+            raise Interrupted()
+    return progress
+
+
+@pytest.fixture
+def customers(sales_a, private_key_file):
+    made = [customer_of(sales_a, name=f"客户{i}", phone=f"1381234{i:04d}") for i in range(12)]
+    create_contact(actor(sales_a), made[0].pk, data={"name": "联系人", "phone": "13700001234"})
+    return made
+
+
+def all_readable() -> bool:
+    return all(not failures for _label, _checked, failures in verify_all(OPERATOR))
+
+
+def phones() -> set[str]:
+    return {c.phone for c in opened(Customer.objects.all())}
+
+
+def test_rotate_master_rewraps_every_data_key_and_retires_the_old_version(customers):
+    before = phones()
+    result = rotate_master(OPERATOR, batch=5)
+    assert (result.target_version, result.done) == (2, 12)
+    assert set(DataKey.objects.values_list("kek_version", flat=True)) == {2}
+    assert keyring().versions(MASTER)[1].status == RETIRED
+    assert phones() == before and all_readable()
+    reasons = list(AuditEvent.objects.filter(action="key.rotate_master")
+                   .values_list("reason", flat=True))
+    assert reasons == ["started", "finished: 12 data keys rewrapped"]
+
+
+def test_rotate_master_resumes_where_it_stopped(customers):
+    with pytest.raises(Interrupted):
+        rotate_master(OPERATOR, batch=5, progress=interrupt_after(1))
+    assert all_readable()  # half rewrapped, all readable
+    assert sorted(set(DataKey.objects.values_list("kek_version", flat=True))) == [1, 2]
+    result = rotate_master(OPERATOR, batch=5)
+    assert result.resumed and result.done == 12
+    assert set(DataKey.objects.values_list("kek_version", flat=True)) == {2}
+    assert keyring().active(MASTER).version == 2  # no third version from the resumed run
+
+
+def test_rotate_data_gives_new_keys_and_new_index_tokens(customers):
+    old_keys = dict(DataKey.objects.values_list("subject_id", "wrapped"))
+    before = phones()
+    result = rotate_data(OPERATOR, batch=5)
+    assert (result.target_version, result.done) == (2, 12)
+    assert set(DataKey.objects.values_list("version", flat=True)) == {2}
+    assert not set(DataKey.objects.values_list("wrapped", flat=True)) & set(old_keys.values())
+    tokens = [*Customer.objects.values_list("phone_bidx", flat=True),
+              *ContactPerson.objects.values_list("phone_bidx", flat=True)]
+    assert {token >> VERSION_SHIFT for token in tokens} == {2}
+    assert keyring().versions(INDEX)[1].status == RETIRED
+    assert phones() == before and all_readable()
+    assert not KeyRotation.objects.filter(finished_at=None).exists()
+
+
+def test_search_and_writes_work_while_rotate_data_is_half_done(customers, sales_a):
+    with pytest.raises(Interrupted):
+        rotate_data(OPERATOR, batch=5, progress=interrupt_after(1))
+    assert sorted({t >> VERSION_SHIFT for t in
+                   Customer.objects.values_list("phone_bidx", flat=True)}) == [1, 2]
+    api = signed_in(sales_a)
+    for customer in (customers[0], customers[-1]):  # one re-keyed, one not yet
+        found = api.post("/api/v1/customers/search/", {"phone": opened([customer])[0].phone},
+                         format="json").json()["results"]
+        assert [row["id"] for row in found] == [str(customer.pk)]
+    # Writes in the middle: an edit of a customer not yet re-keyed, and a new customer.
+    update_customer(actor(sales_a), customers[-1].pk, changes={"phone": "13900009999"},
+                    version=1)
+    late = customer_of(sales_a, name="新客户", phone="13600001111")
+    result = rotate_data(OPERATOR, batch=5)
+    assert result.resumed and all_readable()
+    assert {c.pk: c.phone for c in opened(Customer.objects.filter(
+        pk__in=[customers[-1].pk, late.pk]))} == {customers[-1].pk: "+8613900009999",
+                                                  late.pk: "+8613600001111"}
+    assert {t >> VERSION_SHIFT for t in Customer.objects.values_list("phone_bidx", flat=True)
+            } == {2}
+
+
+def test_only_the_operator_or_key_rotate_may_rotate(customers, sales_a):
+    with pytest.raises(ActionDenied):
+        rotate_master(actor(sales_a))
+    assert keyring().active(MASTER).version == 1
+    assert AuditEvent.objects.filter(action="key.rotate_master", outcome="denied").exists()
+
+
+def test_the_keys_command(customers, capsys):
+    call_command("keys", "status")
+    out = capsys.readouterr().out
+    assert "v1\tactive" in out and "12 active, 0 destroyed" in out
+    call_command("keys", "rotate-master", "--batch", "5")
+    assert "Master key v2: 12 data keys rewrapped." in capsys.readouterr().out
+    call_command("keys", "verify")
+    assert "Every encrypted value opens." in capsys.readouterr().out
+    with pytest.raises(CommandError, match="--batch"):
+        call_command("keys", "rotate-data", "--batch", "0")
+    assert status()["running"] == []
