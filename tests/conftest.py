@@ -1,6 +1,10 @@
+from datetime import date
+
 import pytest
 from django.conf import settings as django_settings
+from django.db import connection
 
+from anke.encryption.fields import EncryptedMixin
 from tests.personas import build_cast
 
 
@@ -53,3 +57,45 @@ def client_a(client, sales_a):
     """A browser session of sales rep A."""
     client.force_login(sales_a)
     return client
+
+
+# --- no personal data in clear at rest (SECURITY.md §5) -----------------------------------------
+# Every value a test encrypts is remembered; when the test body returns, every column of every
+# table (sessions, cache and audit trail included) is searched for it before the test's
+# transaction is rolled back.
+
+_encrypted_values: set[str] = set()
+_original_encode = EncryptedMixin.encode
+
+
+def _remembering_encode(self, value):
+    text = "" if value is None else str(value)
+    if len(text) >= 6 and not isinstance(value, date):
+        _encrypted_values.add(text)
+        if text.startswith("+86"):
+            _encrypted_values.add(text[3:])  # the national form of a Chinese number
+    return _original_encode(self, value)
+
+
+EncryptedMixin.encode = _remembering_encode
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_call(item):
+    _encrypted_values.clear()
+    yield
+    if _encrypted_values:
+        found = _plaintext_at_rest(_encrypted_values)
+        assert not found, f"personal data stored in clear: {found[:5]}"
+
+
+def _plaintext_at_rest(values: set[str]) -> list[tuple[str, str]]:
+    found = []
+    quote = connection.ops.quote_name
+    with connection.cursor() as cursor:
+        for table in connection.introspection.table_names(cursor):
+            cursor.execute(f"SELECT * FROM {quote(table)}")  # noqa: S608 - introspected names
+            for row in cursor.fetchall():
+                text = "\x1f".join(map(str, row))
+                found += [(table, value) for value in values if value in text]
+    return found

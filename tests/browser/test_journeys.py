@@ -45,7 +45,7 @@ def test_sales_rep_finds_a_customer_and_corrects_the_phone(page, live_server, ca
     page.locator(f"nav a[href='{reverse('customers:list')}']").click()
     expect(page.get_by_test_id("customer-table")).to_be_visible()
     search = page.get_by_role("search")
-    search.get_by_role("textbox", name="Name or company").fill("欧阳")
+    search.get_by_role("textbox", name="Name, company, phone, e-mail or ID number").fill("欧阳")
     with page.expect_response(lambda r: r.request.method == "POST"
                               and r.url.endswith(reverse("customers:list"))):
         search.locator("button[type=submit]").click()
@@ -63,6 +63,16 @@ def test_sales_rep_finds_a_customer_and_corrects_the_phone(page, live_server, ca
     expect(page).to_have_url(live_server.url + mine.get_absolute_url())
     expect(page.get_by_test_id("customer-phone")).to_contain_text("139 0000 2222")
     assert read_back(Customer, mine.pk).phone == "+8613900002222"
+
+    # The new number, typed another way, finds the customer through its blind index.
+    page.locator(f"#nav a[href='{reverse('customers:list')}']").click()
+    page.get_by_role("search").get_by_role("textbox", name="Name, company, phone").fill(
+        "139-0000-2222")
+    with page.expect_response(lambda r: r.request.method == "POST"):
+        page.get_by_role("search").locator("button[type=submit]").click()
+    rows = page.get_by_test_id("customer-table").locator("tbody tr")
+    expect(rows).to_have_count(1)
+    expect(rows.first).to_contain_text("欧阳锋")
 
 
 def test_invalid_phone_is_explained_next_to_the_field(page, cast, browser_problems):
