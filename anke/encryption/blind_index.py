@@ -1,8 +1,9 @@
 """Blind indexes: exact search on encrypted values without decrypting the table.
 
 An index token is HMAC-SHA256 under a per-group subkey (HKDF from the index root key of a
-version) over the canonical value, truncated to ``settings.BLIND_INDEX_BITS`` bits so a lookup
-returns a few candidates that are then confirmed by decrypting. The key version is kept in the
+version) over the canonical value, truncated to the bits fixed for that key version (the
+``ANKE_BLIND_INDEX_BITS`` of when it was made), so a lookup returns a few candidates that are
+then confirmed by decrypting. The key version is kept in the
 token's high bits: while a data-key rotation moves rows to a new index key, searches ask for the
 tokens of every live version.
 """
@@ -69,9 +70,9 @@ def _subkey(root: bytes, group: str) -> bytes:
 
 
 def token(group: str, value: str, version: int) -> int:
-    digest = hmac.new(_subkey(keyring().key(INDEX, version), group), value.encode(),
-                      hashlib.sha256).digest()
-    bits = settings.BLIND_INDEX_BITS
+    index_key = keyring().versions(INDEX)[version]
+    digest = hmac.new(_subkey(index_key.key, group), value.encode(), hashlib.sha256).digest()
+    bits = index_key.bits or settings.BLIND_INDEX_BITS
     return (version << VERSION_SHIFT) | (int.from_bytes(digest[:4], "big") >> (32 - bits))
 
 

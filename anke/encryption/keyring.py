@@ -53,6 +53,7 @@ class KeyVersion:
     key: bytes
     status: str
     created: str
+    bits: int | None = None  # index keys: token length, fixed when the version is made
 
 
 class Keyring:
@@ -118,7 +119,7 @@ class Keyring:
             for entry in versions.values():
                 if entry["status"] == ACTIVE:
                     entry["status"] = RETIRING
-            versions[str(number)] = _entry(ACTIVE)
+            versions[str(number)] = _entry(kind, ACTIVE)
 
     def set_status(self, kind: str, version: int, status: str) -> None:
         with self._editing() as doc:
@@ -137,14 +138,20 @@ class Keyring:
         self.refresh()
 
 
-def _entry(status: str) -> dict:
-    return {"key": base64.b64encode(new_key()).decode(), "status": status,
-            "created": timezone.now().isoformat(timespec="seconds")}
+def _entry(kind: str, status: str) -> dict:
+    entry = {"key": base64.b64encode(new_key()).decode(), "status": status,
+             "created": timezone.now().isoformat(timespec="seconds")}
+    if kind == INDEX:
+        # A changed ANKE_BLIND_INDEX_BITS applies from the next index key (rotate-data), so
+        # tokens already stored keep matching.
+        entry["bits"] = settings.BLIND_INDEX_BITS
+    return entry
 
 
 def _create(path: Path) -> None:
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    doc = {"format": FILE_FORMAT, MASTER: {"1": _entry(ACTIVE)}, INDEX: {"1": _entry(ACTIVE)}}
+    doc = {"format": FILE_FORMAT, MASTER: {"1": _entry(MASTER, ACTIVE)},
+           INDEX: {"1": _entry(INDEX, ACTIVE)}}
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
@@ -192,11 +199,14 @@ def _parse(path: Path, info: os.stat_result) -> dict[str, dict[int, KeyVersion]]
                 version = int(number)
                 key = base64.b64decode(entry["key"], validate=True)
                 status = entry["status"]
+                bits = int(entry["bits"]) if "bits" in entry else None
             except (KeyError, TypeError, ValueError):
                 raise KeyFileError(path, f"{kind} key {number!r} is malformed") from None
-            if len(key) != KEY_BYTES or status not in STATUSES or version < 1:
+            if (len(key) != KEY_BYTES or status not in STATUSES or version < 1
+                    or (bits is not None and not 8 <= bits <= 32)):
                 raise KeyFileError(path, f"{kind} key {number!r} is malformed")
-            keys[kind][version] = KeyVersion(version, key, status, str(entry.get("created", "")))
+            keys[kind][version] = KeyVersion(version, key, status, str(entry.get("created", "")),
+                                             bits)
         if not any(v.status == ACTIVE for v in keys[kind].values()):
             raise KeyFileError(path, f"has no active {kind} key")
     return keys

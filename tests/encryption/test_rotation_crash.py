@@ -190,10 +190,10 @@ def _attempt(anke: Anke, args: tuple[str, ...], label: str, plan: str,
             # Anywhere in process start (about a second), the key check or the first batches.
             time.sleep(rng.uniform(0.05, 1.5))
         else:
-            # Some way into the batches (past the first batch, up to about 30% of what is left),
-            # at a random moment between two progress lines. Each run then gets a few batches
-            # done, so the loop ends in a handful of runs.
-            wanted = rng.randint(2, 4)
+            # Some way into the batches, at a random moment between two progress lines: past
+            # the second or third tenth line, so each run gets 10-40% of the work done and the
+            # loop ends in a handful of runs, yet never two runs in a row finish it.
+            wanted = rng.randint(3, 4)
             while (process.poll() is None and time.monotonic() < deadline
                    and len(progress()) < wanted):
                 time.sleep(0.001)
@@ -216,7 +216,10 @@ def _kill_until_finished(anke: Anke, verb: str, batch: int, rng: random.Random) 
     args = (*KEYS, verb, "--batch", str(batch))
     outcome = Outcome()
     for number in range(MAX_ATTEMPTS):
-        plan = ("key-file", "startup")[number] if number < 2 else "batches"
+        # The key-file moment exists only while no run has started. The random one comes after
+        # two kills in the batches: early on it could outlast all of a fast rotation's batches
+        # and leave nothing to interrupt.
+        plan = {0: "key-file", 3: "startup"}.get(number, "batches")
         attempt = _attempt(anke, args, verb, plan, rng)
         outcome.attempts.append(attempt)
         if attempt.returncode == 0:

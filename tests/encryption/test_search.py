@@ -7,6 +7,7 @@ from anke.audit.models import AuditEvent
 from anke.customers.actions import create_contact
 from anke.customers.models import Customer
 from anke.encryption.blind_index import canonical, detect
+from anke.encryption.keyring import INDEX, keyring
 from tests.api.conftest import signed_in
 from tests.personas import actor, customer_of
 
@@ -56,9 +57,11 @@ def test_search_stays_inside_the_scope(sales_a, sales_b):
     assert response.status_code == 200 and response.json()["results"] == []
 
 
-def test_a_value_that_shares_an_index_token_is_not_a_match(settings, sales_a):
-    # With 5 bits many numbers share a token; decrypting the candidates weeds them out.
-    settings.BLIND_INDEX_BITS = 5
+def test_a_value_that_shares_an_index_token_is_not_a_match(settings, sales_a, private_key_file):
+    # An index key of 8 bits: many numbers share a token; decrypting the candidates weeds
+    # them out.
+    settings.BLIND_INDEX_BITS = 8
+    keyring().add_version(INDEX, 2)
     numbers = [f"1381234{i:04d}" for i in range(80)]
     for number in numbers:
         customer_of(sales_a, name=number[-4:], phone=number)
@@ -66,6 +69,13 @@ def test_a_value_that_shares_an_index_token_is_not_a_match(settings, sales_a):
     assert [row["name"] for row in response.json()["results"]] == ["0007"]
     tokens = Customer.objects.values_list("phone_bidx", flat=True)
     assert len(set(tokens)) < len(numbers)  # there were collisions to weed out
+
+
+def test_changing_the_token_length_does_not_lose_existing_rows(settings, sales_a):
+    mine = customer_of(sales_a, phone="13812345678")
+    settings.BLIND_INDEX_BITS = 9  # applies to the next index key, not to stored tokens
+    found = signed_in(sales_a).post(SEARCH, {"phone": "13812345678"}, format="json")
+    assert [row["id"] for row in found.json()["results"]] == [str(mine.pk)]
 
 
 @pytest.mark.parametrize("body, field", [
