@@ -10,7 +10,6 @@ from anke.access.querysets import ScopedQuerySet
 from anke.core.fields import (
     Classification,
     ClassifiedCharField,
-    ClassifiedTextField,
     Mask,
     WebURLField,
     validate_sane_year,
@@ -28,6 +27,7 @@ from anke.encryption.fields import (
     EncryptedIdNumberField,
     EncryptedModel,
     EncryptedPhoneField,
+    EncryptedTextField,
     encrypted_fields,
 )
 from anke.encryption.registry import subject_id_of
@@ -142,9 +142,11 @@ class Customer(EncryptedModel, UUIDModel, TimeStampedModel, VersionedModel):
                                   validators=[validate_sane_year],
                                   classification=Classification.HIGH, mask=Mask.DATE)
     website = WebURLField(_("website"), blank=True)
-    preferences = ClassifiedTextField(_("preferences"), blank=True,
-                                      classification=Classification.MEDIUM)
-    notes = ClassifiedTextField(_("notes"), blank=True, classification=Classification.MEDIUM)
+    # Free text: people write phone numbers, health and family matters into it, so it is
+    # classified high and encrypted like the contact data.
+    preferences = EncryptedTextField(_("preferences"), blank=True,
+                                     classification=Classification.HIGH)
+    notes = EncryptedTextField(_("notes"), blank=True, classification=Classification.HIGH)
     last_contacted_at = models.DateTimeField(_("last contacted"), null=True, blank=True,
                                              editable=False)
     phone_bidx = BlindIndexField(source="phone")
@@ -197,7 +199,7 @@ class ContactPerson(EncryptedModel, UUIDModel, TimeStampedModel, VersionedModel)
     phone = EncryptedPhoneField(_("phone"), blank=True, index_group=PHONE)
     email = EncryptedEmailField(_("e-mail"), blank=True, index_group=EMAIL)
     is_primary = models.BooleanField(_("primary contact"), default=False)
-    notes = ClassifiedTextField(_("notes"), blank=True, classification=Classification.MEDIUM)
+    notes = EncryptedTextField(_("notes"), blank=True, classification=Classification.HIGH)
     phone_bidx = BlindIndexField(source="phone")
     email_bidx = BlindIndexField(source="email")
 

@@ -8,6 +8,8 @@ the blind-index token. It runs inside the migration's transaction: all rows or n
 import uuid
 from dataclasses import dataclass
 
+from django.db import migrations
+
 from anke.encryption import blind_index, datakeys, envelope
 
 BATCH = 1000
@@ -121,3 +123,13 @@ def _plain(value) -> str:
         return ""
     return value.isoformat() if hasattr(value, "isoformat") else str(value)
 
+
+
+def encrypt_in_place(tables: list[Table]):
+    """The data-migration operation that encrypts ``tables`` (and decrypts them going back).
+
+    Keep it in a migration of its own, after the one that changes the columns: PostgreSQL
+    refuses to alter a table in the transaction that updated its rows.
+    """
+    return migrations.RunPython(lambda apps, editor: encrypt_tables(apps, editor, tables),
+                                lambda apps, editor: decrypt_tables(apps, editor, tables))

@@ -9,6 +9,7 @@ from anke.core.api import StrictSerializerMixin
 from anke.core.fields import validate_sane_year
 from anke.customers.api import (
     CustomerRecordViewSet,
+    EncryptedRecordSerializer,
     IdFilter,
     RecordSerializer,
     ScopedPrimaryKeyField,
@@ -109,7 +110,7 @@ class DealViewSet(CustomerRecordViewSet):
 # --- activities ---------------------------------------------------------------------------------
 
 
-class ActivitySerializer(RecordSerializer):
+class ActivitySerializer(EncryptedRecordSerializer):
     """A call, visit, meeting, e-mail or note on the customer's timeline (by the creator)."""
 
     customer = customer_field()
@@ -121,7 +122,7 @@ class ActivitySerializer(RecordSerializer):
     class Meta:
         model = Activity
         fields = ("id", "customer", "deal", "kind", "occurred_at", "summary", "performed_by",
-                  "created_at", "updated_at", "version")
+                  "created_at", "updated_at", "version", "unreadable_fields")
         read_only_fields = ("id", "created_at", "updated_at", "version")
         extra_kwargs = {"occurred_at": {"required": False,
                                         "help_text": _("Defaults to now.")}}

@@ -9,8 +9,9 @@ from django.db import models
 from django.utils.translation import gettext_lazy as _
 
 from anke.access.querysets import ScopedQuerySet
-from anke.core.fields import Classification, ClassifiedTextField, validate_sane_year
+from anke.core.fields import Classification, validate_sane_year
 from anke.core.models import TimeStampedModel, UUIDModel, VersionedModel
+from anke.encryption.fields import EncryptedModel, EncryptedTextField
 
 SHIPPED_STAGES = {
     "qualify": _("Qualify"),
@@ -96,7 +97,7 @@ class ActivityQuerySet(ScopedQuerySet):
     customer_path = "customer__"
 
 
-class Activity(UUIDModel, TimeStampedModel, VersionedModel):
+class Activity(EncryptedModel, UUIDModel, TimeStampedModel, VersionedModel):
     """Something that happened with a customer: a call, visit, meeting, e-mail or note."""
 
     class Kind(models.TextChoices):
@@ -112,7 +113,8 @@ class Activity(UUIDModel, TimeStampedModel, VersionedModel):
                              related_name="activities", verbose_name=_("deal"))
     kind = models.CharField(_("kind"), max_length=20, choices=Kind.choices, default=Kind.CALL)
     occurred_at = models.DateTimeField(_("when"), db_index=True, validators=[validate_sane_year])
-    summary = ClassifiedTextField(_("summary"), classification=Classification.MEDIUM)
+    # Free text about a person: classified high and encrypted under the customer's key.
+    summary = EncryptedTextField(_("summary"), classification=Classification.HIGH)
     performed_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT,
                                      related_name="activities", verbose_name=_("by"))
 

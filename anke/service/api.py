@@ -8,8 +8,8 @@ from rest_framework import serializers
 from anke.audit.catalogue import Event
 from anke.customers.api import (
     CustomerRecordViewSet,
+    EncryptedRecordSerializer,
     IdFilter,
-    RecordSerializer,
     choice_field,
     customer_field,
 )
@@ -17,7 +17,7 @@ from anke.service.actions import delete_ticket, open_ticket, update_ticket
 from anke.service.models import Ticket
 
 
-class TicketSerializer(RecordSerializer):
+class TicketSerializer(EncryptedRecordSerializer):
     """A complaint, feedback or enquiry. The SLA due time follows from the priority."""
 
     customer = customer_field()
@@ -31,7 +31,7 @@ class TicketSerializer(RecordSerializer):
         model = Ticket
         fields = ("id", "customer", "kind", "subject", "description", "priority", "status",
                   "assignee", "sla_due_at", "resolved_at", "satisfaction", "created_at",
-                  "updated_at", "version")
+                  "updated_at", "version", "unreadable_fields")
         read_only_fields = ("id", "sla_due_at", "resolved_at", "created_at", "updated_at",
                             "version")
 

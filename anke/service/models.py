@@ -8,8 +8,9 @@ from django.db import models
 from django.utils.translation import gettext_lazy as _
 
 from anke.access.querysets import ScopedQuerySet
-from anke.core.fields import Classification, ClassifiedTextField
+from anke.core.fields import Classification
 from anke.core.models import TimeStampedModel, UUIDModel, VersionedModel
+from anke.encryption.fields import EncryptedModel, EncryptedTextField
 
 
 class TicketQuerySet(ScopedQuerySet):
@@ -17,7 +18,7 @@ class TicketQuerySet(ScopedQuerySet):
     customer_path = "customer__"
 
 
-class Ticket(UUIDModel, TimeStampedModel, VersionedModel):
+class Ticket(EncryptedModel, UUIDModel, TimeStampedModel, VersionedModel):
     """A customer's complaint, feedback or enquiry and its handling."""
 
     class Kind(models.TextChoices):
@@ -51,8 +52,9 @@ class Ticket(UUIDModel, TimeStampedModel, VersionedModel):
     kind = models.CharField(_("kind"), max_length=20, choices=Kind.choices,
                             default=Kind.ENQUIRY)
     subject = models.CharField(_("subject"), max_length=200)
-    description = ClassifiedTextField(_("description"), blank=True,
-                                      classification=Classification.MEDIUM)
+    # Free text about a person: classified high and encrypted under the customer's key.
+    description = EncryptedTextField(_("description"), blank=True,
+                                     classification=Classification.HIGH)
     priority = models.CharField(_("priority"), max_length=10, choices=Priority.choices,
                                 default=Priority.NORMAL)
     status = models.CharField(_("status"), max_length=20, choices=Status.choices,

@@ -81,7 +81,8 @@ def customer_detail(request, pk):
     shown = [f.name for f in Customer._meta.concrete_fields if f.editable and not f.primary_key]
     audit_read(actor, Event.CUSTOMER_VIEW, Customer, [customer],
                fields=[*shown, "tags", "contacts", "tasks", "timeline"])
-    open_for_reading(actor, contacts)  # shown under the event above, which names "contacts"
+    # Shown under the event above, which names "contacts" and "timeline".
+    open_for_reading(actor, [*contacts, *(item["obj"] for item in timeline)])
     may = {perm.replace(".", "_"): has_permission(user, perm) for perm in (
         "customer.edit", "customer.delete", "contact.create", "contact.edit", "contact.delete",
         "activity.create", "activity.edit", "deal.create", "deal.edit", "order.create",

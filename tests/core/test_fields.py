@@ -2,6 +2,7 @@ import pytest
 from django.core.exceptions import ValidationError
 
 from anke.core.fields import Classification, format_phone, normalize_phone, personal_data_fields
+from anke.encryption.fields import EncryptedMixin
 
 
 @pytest.mark.parametrize("raw", ["13812345678", "+86 138 1234 5678", "138-1234-5678",
@@ -28,8 +29,16 @@ def test_the_registry_knows_every_personal_data_field():
         "customers.Customer.phone", "customers.Customer.email", "customers.Customer.street",
         "customers.Customer.id_number", "customers.Customer.credit_code",
         "customers.Customer.birthday", "customers.ContactPerson.phone",
-        "customers.ContactPerson.email",
+        "customers.ContactPerson.email", "customers.Customer.notes",
+        "customers.Customer.preferences", "customers.ContactPerson.notes",
+        "sales.Activity.summary", "service.Ticket.description",
     } <= high
     assert fields["customers.Customer.name"] == Classification.MEDIUM
-    assert fields["sales.Activity.summary"] == Classification.MEDIUM
-    assert fields["service.Ticket.description"] == Classification.MEDIUM
+
+
+def test_every_high_field_is_encrypted():
+    # SECURITY.md §2: what is classified high never reaches the database in clear.
+    unencrypted = [f"{f.model._meta.label}.{f.name}" for f in personal_data_fields()
+                   if f.classification == Classification.HIGH
+                   and not isinstance(f, EncryptedMixin)]
+    assert unencrypted == []

@@ -14,7 +14,7 @@ from anke.sales.actions import (
     log_activity,
 )
 from anke.sales.models import Activity, Deal, Order, PipelineStage, Task
-from tests.helpers import html
+from tests.helpers import html, read_back
 from tests.personas import actor, customer_of
 
 
@@ -265,7 +265,7 @@ def test_log_activity_offers_only_this_customers_deals(client_a, cast):
     response = client_a.post(url, {"kind": "visit", "occurred_at": "2030-05-01T10:30",
                                    "summary": "上门拜访", "deal": deal.pk})
     assert response.url == customer.get_absolute_url()
-    activity = Activity.objects.get()
+    activity = read_back(Activity, Activity.objects.get().pk)
     assert (activity.kind, activity.summary, activity.deal) == ("visit", "上门拜访", deal)
     assert activity.performed_by == cast.sales_a
     assert timezone.localtime(activity.occurred_at).strftime("%Y-%m-%d %H:%M") == \
@@ -290,7 +290,7 @@ def test_edit_and_delete_activity(client_a, cast):
     response = client_a.post(url, {"kind": "note", "occurred_at": "2030-01-02T08:00",
                                    "summary": "改过的", "version": 1})
     assert response.status_code == 302
-    activity.refresh_from_db()
+    activity = read_back(Activity, activity.pk)
     assert (activity.kind, activity.summary, activity.version) == ("note", "改过的", 2)
     delete = reverse("sales:activity_delete", args=[activity.pk])
     assert client_a.post(delete, {"version": 2}).status_code == 302

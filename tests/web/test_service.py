@@ -8,7 +8,7 @@ from django.utils.formats import date_format
 from anke.audit.models import AuditEvent
 from anke.service.actions import open_ticket, open_tickets
 from anke.service.models import Ticket
-from tests.helpers import html
+from tests.helpers import html, read_back
 from tests.personas import actor, customer_of
 
 
@@ -108,7 +108,7 @@ def test_open_ticket(client_a, cast):
                                    "description": "第二天就坏了", "priority": "high",
                                    "assignee": cast.service.pk})
     assert response.status_code == 302 and response.url == customer.get_absolute_url()
-    ticket = Ticket.objects.get()
+    ticket = read_back(Ticket, Ticket.objects.get().pk)
     assert (ticket.subject, ticket.description, ticket.priority, ticket.assignee) == (
         "屏幕坏了", "第二天就坏了", "high", cast.service)
     assert ticket.sla_due_at == ticket.created_at + timedelta(hours=24)
