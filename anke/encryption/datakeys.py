@@ -176,7 +176,8 @@ def prepare_writes(objects: Iterable, *, new_subjects: bool = False) -> None:
     if not objects:
         return
     marker = _transaction_marker()
-    assert marker is not None, "bulk writes of encrypted rows run inside a transaction"
+    if marker is None:
+        raise RuntimeError("bulk writes of encrypted rows must run inside a transaction")
     keys = lock_subject_keys({subject_id_of(obj) for obj in objects}, create=new_subjects)
     for obj in objects:
         setattr(obj, WRITE_KEY_ATTR, (marker, keys[str(subject_id_of(obj))]))

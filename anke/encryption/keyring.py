@@ -129,7 +129,7 @@ class Keyring:
     def _editing(self) -> Iterator[dict]:
         """Read, change and atomically replace the file, one writer at a time."""
         lock_path = self.path.with_name(self.path.name + ".lock")
-        with open(lock_path, "a") as lock:  # noqa: PTH123 - needs a file object for flock
+        with open(lock_path, "a") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
             doc = json.loads(self.path.read_text())
             yield doc

@@ -167,7 +167,7 @@ def rotate_data(actor, *, batch: int = 500, progress: Progress | None = None) ->
             run.save(update_fields=["done"])
         if progress:
             progress(run.done, total)
-    result.unreadable += _reindex_stragglers(actor, run.target_version)
+    _reindex_stragglers(actor, run.target_version)
     for version, entry in ring.versions(INDEX).items():
         if entry.status == RETIRING:
             ring.set_status(INDEX, version, RETIRED)
@@ -210,11 +210,11 @@ def _rekey_subjects(actor, old_rows: list[DataKey]) -> int:
     return unreadable
 
 
-def _reindex_stragglers(actor, target: int) -> int:
+def _reindex_stragglers(actor, target: int) -> None:
     """Rows written under an older index key while the rotation ran (by a process that had not
-    yet seen the new key file) get tokens of the target version."""
+    yet seen the new key file) get tokens of the target version. (An unreadable value keeps its
+    old token: it was counted by the re-keying, and no search can confirm it anyway.)"""
     below = target << VERSION_SHIFT
-    unreadable = 0
     for model in encrypted_models():
         late = Q()
         for field in index_fields(model):
@@ -233,9 +233,8 @@ def _reindex_stragglers(actor, target: int) -> int:
                 for obj in objects:
                     setattr(obj, READ_KEYS_ATTR, keys)
                     for field in encrypted_fields(model):
-                        unreadable += isinstance(getattr(obj, field.attname), Unreadable)
+                        getattr(obj, field.attname)  # opened, so saving re-indexes it
                     obj.save(update_fields=[f.name for f in encrypted_fields(model)])
-    return unreadable
 
 
 # --- status -------------------------------------------------------------------------------------

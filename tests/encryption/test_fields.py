@@ -11,28 +11,20 @@ from django.urls import reverse
 from anke.core.context import Actor
 from anke.customers.actions import create_contact, update_customer
 from anke.customers.models import ContactPerson, Customer
+from anke.encryption import envelope
 from anke.encryption.datakeys import open_for_reading
-from anke.encryption.fields import UnauditedRead
+from anke.encryption.fields import UnauditedRead, Unreadable
 from anke.encryption.models import DataKey
-from tests.helpers import read_back
+from tests.helpers import raw_values, read_back
 from tests.personas import actor, customer_of
 
 ID_NUMBER = "11010519491231002X"
 
 
-def raw_row(model, pk, *columns):
-    quote = connection.ops.quote_name
-    with connection.cursor() as cursor:
-        cursor.execute(f"SELECT {', '.join(map(quote, columns))} FROM "  # noqa: S608
-                       f"{quote(model._meta.db_table)} WHERE id = %s",
-                       [model._meta.pk.get_db_prep_value(pk, connection)])
-        return cursor.fetchone()
-
-
 def test_high_fields_are_envelopes_at_rest_and_read_back_in_clear(sales_a):
     customer = customer_of(sales_a, email="Zhang.San@Example.com", id_number=ID_NUMBER,
                            street="人民路1号", birthday="1990-02-03")
-    row = raw_row(Customer, customer.pk, "phone", "email", "id_number", "street", "birthday")
+    row = raw_values(Customer, customer.pk, "phone", "email", "id_number", "street", "birthday")
     for value in row:
         blob = base64.b64decode(value)
         assert blob[0] == 1 and len(blob) >= 33  # format byte, key version, nonce, tag
@@ -41,14 +33,14 @@ def test_high_fields_are_envelopes_at_rest_and_read_back_in_clear(sales_a):
     assert (again.phone, again.email, again.id_number, again.street, str(again.birthday)) == (
         "+8613812345678", "Zhang.San@example.com", ID_NUMBER, "人民路1号", "1990-02-03")
     # Empty values are sealed too, so the table does not tell who has which data.
-    assert base64.b64decode(raw_row(Customer, customer.pk, "credit_code")[0])[0] == 1
+    assert base64.b64decode(raw_values(Customer, customer.pk, "credit_code")[0])[0] == 1
 
 
 def test_contact_person_fields_use_their_customers_key(sales_a):
     customer = customer_of(sales_a)
     contact = create_contact(actor(sales_a), customer.pk,
                              data={"name": "李四", "phone": "13900001111"})
-    assert "13900001111" not in str(raw_row(ContactPerson, contact.pk, "phone"))
+    assert "13900001111" not in str(raw_values(ContactPerson, contact.pk, "phone"))
     assert DataKey.objects.filter(subject_id=customer.pk).count() == 1
     assert not DataKey.objects.filter(subject_id=contact.pk).exists()
     assert read_back(ContactPerson, contact.pk).phone == "+8613900001111"
@@ -90,9 +82,27 @@ def test_the_list_page_decrypts_nothing(client_a, sales_a):
 
 def test_an_edit_re_encrypts_only_what_changed(sales_a):
     customer = customer_of(sales_a, email="a@example.com")
-    before = raw_row(Customer, customer.pk, "phone", "email", "phone_bidx")
+    before = raw_values(Customer, customer.pk, "phone", "email", "phone_bidx")
     update_customer(actor(sales_a), customer.pk, changes={"phone": "139 0000 2222"}, version=1)
-    after = raw_row(Customer, customer.pk, "phone", "email", "phone_bidx")
+    after = raw_values(Customer, customer.pk, "phone", "email", "phone_bidx")
     assert after[0] != before[0] and after[2] != before[2]  # new value, new index token
     assert after[1] == before[1]  # the e-mail was not rewritten
     assert read_back(Customer, customer.pk).phone == "+8613900002222"
+
+
+@pytest.mark.parametrize("blob", [b"", b"\x01\x00\x00\x00\x01" + b"x" * 10,
+                                  b"\x02" + b"\x00" * 40])
+def test_what_is_no_envelope_fails_its_integrity_check(blob):
+    with pytest.raises(envelope.IntegrityFailure):
+        envelope.open_sealed(envelope.new_key(), blob, b"aad")
+    with pytest.raises(envelope.IntegrityFailure):
+        envelope.from_text("not base64!")
+
+
+def test_sealed_and_unreadable_values_never_print_a_value(sales_a):
+    customer = customer_of(sales_a)
+    sealed = Customer.objects.values_list("phone", flat=True).get(pk=customer.pk)
+    assert str(sealed) == repr(sealed) == "<sealed>"
+    marker = Unreadable(Unreadable.INTEGRITY, sealed)
+    assert str(marker) == "[unreadable: integrity check failed]"
+    assert marker == Unreadable(Unreadable.INTEGRITY, sealed) and len({marker, marker}) == 1

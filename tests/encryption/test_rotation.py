@@ -10,13 +10,13 @@ from anke.core.context import Actor
 from anke.core.errors import ActionDenied
 from anke.customers.actions import create_contact, update_customer
 from anke.customers.models import ContactPerson, Customer
-from anke.encryption.blind_index import VERSION_SHIFT
+from anke.encryption.blind_index import VERSION_SHIFT, token
 from anke.encryption.keyring import INDEX, MASTER, RETIRED, keyring
 from anke.encryption.models import DataKey, KeyRotation
 from anke.encryption.rotation import rotate_data, rotate_master, status
 from anke.encryption.verify import verify_all
 from tests.api.conftest import signed_in
-from tests.helpers import opened
+from tests.helpers import opened, raw_values, set_raw_value
 from tests.personas import actor, customer_of
 
 OPERATOR = Actor.system()
@@ -130,3 +130,29 @@ def test_the_keys_command(customers, capsys):
     with pytest.raises(CommandError, match="--batch"):
         call_command("keys", "rotate-data", "--batch", "0")
     assert status()["running"] == []
+
+
+def test_rows_indexed_under_the_old_key_during_the_rotation_are_reindexed(customers, sales_a):
+    with pytest.raises(Interrupted):
+        rotate_data(OPERATOR, batch=5, progress=interrupt_after(1))
+    # A process that had not yet re-read the key file writes a token of index key v1.
+    late = customer_of(sales_a, name="迟到", phone="13600002222")
+    Customer.objects.filter(pk=late.pk).update(
+        phone_bidx=token("phone", "+8613600002222", 1))
+    rotate_data(OPERATOR, batch=5)
+    assert Customer.objects.get(pk=late.pk).phone_bidx >> VERSION_SHIFT == 2
+    found = signed_in(sales_a).post("/api/v1/customers/search/", {"phone": "13600002222"},
+                                    format="json").json()["results"]
+    assert [row["id"] for row in found] == [str(late.pk)]
+
+
+def test_a_value_unreadable_before_the_rotation_is_reported_and_stays_so(customers, capsys):
+    broken = customers[3]
+    set_raw_value(Customer, broken.pk, "phone", raw_values(Customer, customers[4].pk, "phone")[0])
+    with pytest.raises(CommandError, match="1 values were unreadable before the rotation"):
+        call_command("keys", "rotate-data", "--batch", "5")
+    with pytest.raises(CommandError, match="cannot be read"):
+        call_command("keys", "verify")
+    out = capsys.readouterr().out
+    assert f"{broken.pk}\tphone\t" in out
+    assert not KeyRotation.objects.filter(finished_at=None).exists()

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 from django.core.management import CommandError, call_command
-from django.db import connection
 from django.urls import reverse
 
 from anke.audit.models import AuditEvent
@@ -17,23 +16,8 @@ from anke.customers.models import Customer
 from anke.encryption.datakeys import WrongMasterKey, check_master_keys
 from anke.encryption.keyring import KeyFileError
 from tests.api.conftest import signed_in
-from tests.helpers import read_back
+from tests.helpers import raw_values, read_back, set_raw_value
 from tests.personas import customer_of
-
-
-def set_raw(model, pk, column: str, value) -> None:
-    quote = connection.ops.quote_name
-    with connection.cursor() as cursor:
-        cursor.execute(f"UPDATE {quote(model._meta.db_table)} SET {quote(column)} = %s "  # noqa: S608
-                       f"WHERE id = %s", [value, model._meta.pk.get_db_prep_value(pk, connection)])
-
-
-def get_raw(model, pk, column: str):
-    quote = connection.ops.quote_name
-    with connection.cursor() as cursor:
-        cursor.execute(f"SELECT {quote(column)} FROM {quote(model._meta.db_table)} "  # noqa: S608
-                       f"WHERE id = %s", [model._meta.pk.get_db_prep_value(pk, connection)])
-        return cursor.fetchone()[0]
 
 
 def flipped(text: str) -> str:
@@ -55,11 +39,11 @@ def test_tampered_ciphertext_fails_closed_in_the_page_and_the_api(
         victim_and_target, client_a, sales_a, tamper):
     victim, target = victim_and_target
     value = {
-        "copied from another customer": get_raw(Customer, victim.pk, "phone"),
-        "bit flipped": flipped(get_raw(Customer, target.pk, "phone")),
-        "moved from another field": get_raw(Customer, target.pk, "email"),
+        "copied from another customer": raw_values(Customer, victim.pk, "phone")[0],
+        "bit flipped": flipped(raw_values(Customer, target.pk, "phone")[0]),
+        "moved from another field": raw_values(Customer, target.pk, "email")[0],
     }[tamper]
-    set_raw(Customer, target.pk, "phone", value)
+    set_raw_value(Customer, target.pk, "phone", value)
 
     page = client_a.get(reverse("customers:detail", args=[target.pk]))
     assert page.status_code == 200
@@ -81,8 +65,8 @@ def test_tampered_ciphertext_fails_closed_in_the_page_and_the_api(
 
 def test_an_unreadable_value_is_not_saved_back_as_text(victim_and_target, client_a):
     _victim, target = victim_and_target
-    tampered = flipped(get_raw(Customer, target.pk, "phone"))
-    set_raw(Customer, target.pk, "phone", tampered)
+    tampered = flipped(raw_values(Customer, target.pk, "phone")[0])
+    set_raw_value(Customer, target.pk, "phone", tampered)
     form = client_a.get(reverse("customers:edit", args=[target.pk])).content.decode()
     assert 'name="phone" value=""' in form or 'name="phone" maxlength="20"' in form
     assert "integrity check failed" in form
@@ -90,19 +74,19 @@ def test_an_unreadable_value_is_not_saved_back_as_text(victim_and_target, client
     client_a.post(reverse("customers:edit", args=[target.pk]), {
         "kind": "individual", "name": "目标", "stage": "lead", "source": "other",
         "phone": "", "version": 1})
-    assert get_raw(Customer, target.pk, "phone") != base64.b64encode(b"[unreadable").decode()
+    assert raw_values(Customer, target.pk, "phone")[0] != base64.b64encode(b"[unreadable").decode()
     assert "integrity" not in str(read_back(Customer, target.pk).phone)
 
 
 def test_writing_index_or_key_columns_through_the_api_is_refused(sales_a):
     customer = customer_of(sales_a)
-    before = get_raw(Customer, customer.pk, "phone_bidx")
+    before = raw_values(Customer, customer.pk, "phone_bidx")[0]
     client = signed_in(sales_a)
     for field in ("phone_bidx", "unreadable_fields"):
         response = client.patch(f"/api/v1/customers/{customer.pk}/", {field: 1},
                                 format="json", HTTP_IF_MATCH='"1"')
         assert response.status_code == 400, field
-    assert get_raw(Customer, customer.pk, "phone_bidx") == before
+    assert raw_values(Customer, customer.pk, "phone_bidx")[0] == before
 
 
 def test_a_wrong_master_key_refuses_to_start(sales_a, settings, tmp_path):
