@@ -11,6 +11,6 @@ from django.core.wsgi import get_wsgi_application
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "anke.settings")
 application = get_wsgi_application()
 
-from anke.encryption.datakeys import check_master_keys  # noqa: E402 - needs Django set up
+from anke.encryption.datakeys import check_key_file  # noqa: E402 - needs Django set up
 
-check_master_keys()
+check_key_file()

@@ -20,7 +20,7 @@ from anke.audit.catalogue import Event, Outcome
 from anke.audit.recorder import record, record_each
 from anke.core.context import Actor
 from anke.core.errors import ActionDenied, NotVisible, StaleVersion
-from anke.encryption.datakeys import open_for_reading, prepare_writes
+from anke.encryption.datakeys import lock_subjects_of, open_for_reading, prepare_writes
 
 
 def object_type_of(model) -> str:
@@ -245,8 +245,9 @@ def update_object(actor: Actor, queryset: models.QuerySet, pk, *, changes: dict,
 
 def delete_object(actor: Actor, queryset: models.QuerySet, pk, *, event: Event,
                   version: int | None = None, after_delete=None) -> None:
-    access_object(actor, queryset, pk, event, "delete")
+    visible = access_object(actor, queryset, pk, event, "delete")
     with transaction.atomic():
+        lock_subjects_of([visible])  # key rows before data rows, the order rotations take
         obj = _locked(queryset.visible_to(actor.user, "delete"), pk)
         if version is not None and obj.version != version:
             raise StaleVersion(obj.version)

@@ -55,6 +55,7 @@ class Event(models.TextChoices):
     DATA_UNREADABLE = "crypto.unreadable", _("met a value that could not be decrypted")
     KEY_ROTATE_MASTER = "key.rotate_master", _("rotated the master key")
     KEY_ROTATE_DATA = "key.rotate_data", _("rotated data and blind-index keys")
+    KEY_VERIFY = "key.verify", _("decrypted every value to verify the keys")
 
 
 class Outcome(models.TextChoices):

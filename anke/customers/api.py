@@ -286,8 +286,12 @@ class CustomerRecordViewSet(viewsets.GenericViewSet):
         version = version_from_if_match(request)
         serializer = self.get_serializer(data=request.data, partial=partial)
         serializer.is_valid(raise_exception=True)
-        obj = self.update_action(self.actor(), pk, changes=dict(serializer.validated_data),
+        actor = self.actor()
+        obj = self.update_action(actor, pk, changes=dict(serializer.validated_data),
                                  version=version)
+        # The answer shows every field, not only the changed ones: that is a read too.
+        audit_read(actor, self.view_event, self.model, [obj],
+                   fields=audited_fields(self.serializer_class, self.model))
         return self.answer(obj)
 
     def partial_update(self, request, pk=None, *args, **kwargs):

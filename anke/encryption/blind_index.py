@@ -4,8 +4,8 @@ An index token is HMAC-SHA256 under a per-group subkey (HKDF from the index root
 version) over the canonical value, truncated to the bits fixed for that key version (the
 ``ANKE_BLIND_INDEX_BITS`` of when it was made), so a lookup returns a few candidates that are
 then confirmed by decrypting. The key version is kept in the
-token's high bits: while a data-key rotation moves rows to a new index key, searches ask for the
-tokens of every live version.
+token's high bits: searches ask for the tokens of every version in the key file, so rows are
+found while a data-key rotation moves them to a new index key, and after.
 """
 
 import hashlib
@@ -83,8 +83,12 @@ def token_for_write(group: str, value) -> int | None:
 
 
 def tokens_for_search(group: str, value: str) -> list[int]:
-    """Tokens of ``value`` (already canonical) under every live index key version."""
-    return [token(group, value, version) for version in keyring().live(INDEX)]
+    """Tokens of ``value`` (already canonical) under every index key version in the file.
+
+    Retired versions too: a write that began before a rotation and committed after it (a long
+    import on PostgreSQL) holds tokens of the old version until the next rotation moves them.
+    """
+    return [token(group, value, version) for version in sorted(keyring().versions(INDEX))]
 
 
 def version_of(stored: int) -> int:

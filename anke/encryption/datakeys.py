@@ -10,6 +10,8 @@ writer's transaction, so a concurrent data-key rotation and a write of the same 
 instead of one writing under a key the other has just destroyed.
 """
 
+import hashlib
+import hmac
 from collections.abc import Iterable
 
 from django.core.exceptions import ValidationError
@@ -18,8 +20,8 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from anke.encryption import envelope
-from anke.encryption.keyring import MASTER, UnknownKeyVersion, keyring
-from anke.encryption.models import DataKey, Erasure, MasterKeyCheck
+from anke.encryption.keyring import INDEX, MASTER, UnknownKeyVersion, keyring
+from anke.encryption.models import DataKey, Erasure, KeyCheck
 from anke.encryption.registry import subject_id_of
 
 READ_KEYS_ATTR = "_anke_read_keys"
@@ -133,7 +135,25 @@ def _locked_active(subject_ids: list) -> dict[str, DataKey]:
     queryset = DataKey.objects.filter(subject_id__in=subject_ids, status=DataKey.Status.ACTIVE)
     if _transaction_marker() is not None:
         queryset = queryset.select_for_update()
-    return {str(row.subject_id): row for row in queryset}
+    return {str(row.subject_id): row for row in queryset.order_by("subject_id")}
+
+
+def lock_subjects(subject_ids: Iterable) -> list[DataKey]:
+    """Every key row of these subjects, locked until the transaction ends.
+
+    The one lock order of Anke: subjects' key rows first, in subject order, then the rows of
+    data. Writers, deletions, rotations and shredding all take it, so they queue per subject
+    instead of deadlocking.
+    """
+    queryset = DataKey.objects.filter(subject_id__in={str(s) for s in subject_ids})
+    if _transaction_marker() is not None:
+        queryset = queryset.select_for_update()
+    return list(queryset.order_by("subject_id", "version"))
+
+
+def lock_subjects_of(objects: Iterable) -> None:
+    lock_subjects({subject_id_of(obj) for obj in objects
+                   if getattr(obj, "encrypted_model", False)})
 
 
 def lock_subject_keys(subject_ids: Iterable, *, create: bool = False) -> dict[str, tuple]:
@@ -199,11 +219,18 @@ def write_key_for(obj) -> tuple[int, bytes]:
 
 
 def destroy_subject_keys(subject_id, *, reason: str) -> int:
-    """Crypto-shred: delete every wrapped key of the subject and add it to the ledger."""
+    """Crypto-shred: delete every wrapped key of the subject and add it to the ledger.
+
+    The key rows are locked first: a rotation of this subject in progress finishes, and then its
+    new key is the one destroyed.
+    """
     now = timezone.now()
-    destroyed = DataKey.objects.filter(subject_id=subject_id).exclude(
+    rows = lock_subjects([subject_id])
+    destroyed = DataKey.objects.filter(pk__in=[row.pk for row in rows]).exclude(
         status=DataKey.Status.DESTROYED).update(
         status=DataKey.Status.DESTROYED, wrapped="", destroyed_at=now)
+    if DataKey.objects.filter(subject_id=subject_id, status=DataKey.Status.ACTIVE).exists():
+        raise RuntimeError("a data key of the subject survived shredding")  # fail, roll back
     Erasure.objects.get_or_create(subject_id=subject_id,
                                   defaults={"erased_at": now, "reason": reason[:200]})
     return destroyed
@@ -212,32 +239,46 @@ def destroy_subject_keys(subject_id, *, reason: str) -> int:
 # --- the master key must be the one the data was written with -----------------------------------
 
 
-class WrongMasterKey(Exception):
+class WrongKeyFile(Exception):
     pass
 
 
-def check_master_keys() -> None:
-    """Prove every master key version in the key file opens its stored check value, and that no
-    data key is wrapped under a version the file lacks. New versions get a check value."""
+def _wrong(kind: str, version: int, path) -> WrongKeyFile:
+    return WrongKeyFile(f"{kind} key version {version} in {path} is not the key this database "
+                        f"was encrypted with")
+
+
+def _index_check(key: bytes) -> str:
+    return hmac.new(key, CHECK_PLAINTEXT, hashlib.sha256).hexdigest()
+
+
+def check_key_file() -> None:
+    """Prove the key file is the one the data was written with: every master key version opens
+    its stored check value (or, before there is one, a data key wrapped under it), every index
+    key version gives its stored check value, and no live data key is wrapped under a master
+    key version the file lacks. Versions seen for the first time get a check value."""
     ring = keyring()
-    versions = ring.versions(MASTER)
-    checks = {c.version: c for c in MasterKeyCheck.objects.all()}
-    for version, check in checks.items():
+    checks = {(c.kind, c.version): c for c in KeyCheck.objects.all()}
+    masters, indexes = ring.versions(MASTER), ring.versions(INDEX)
+    for (kind, version), check in checks.items():
+        versions = masters if kind == MASTER else indexes
         if version not in versions:
-            if DataKey.objects.filter(kek_version=version).exclude(
+            if kind == MASTER and DataKey.objects.filter(kek_version=version).exclude(
                     status=DataKey.Status.DESTROYED).exists():
-                raise WrongMasterKey(
+                raise WrongKeyFile(
                     f"master key version {version} wraps data keys but is not in {ring.path}")
             continue
+        key = versions[version].key
+        if kind == INDEX:
+            if not hmac.compare_digest(_index_check(key), check.check_value):
+                raise _wrong(kind, version, ring.path)
+            continue
         try:
-            envelope.open_sealed(versions[version].key, envelope.from_text(check.check_value),
-                                 CHECK_PLAINTEXT)
+            envelope.open_sealed(key, envelope.from_text(check.check_value), CHECK_PLAINTEXT)
         except envelope.IntegrityFailure:
-            raise WrongMasterKey(
-                f"master key version {version} in {ring.path} is not the key this database "
-                f"was encrypted with") from None
-    for version, entry in versions.items():
-        if version in checks:
+            raise _wrong(kind, version, ring.path) from None
+    for version, entry in masters.items():
+        if (MASTER, version) in checks:
             continue
         # No check value yet (first start, or a database from before checks): a data key
         # already wrapped under this version must open, or the file is the wrong one.
@@ -247,9 +288,11 @@ def check_master_keys() -> None:
             try:
                 unwrap(sample)
             except Unopenable:
-                raise WrongMasterKey(
-                    f"master key version {version} in {ring.path} is not the key this "
-                    f"database was encrypted with") from None
-        MasterKeyCheck.objects.get_or_create(version=version, defaults={
+                raise _wrong(MASTER, version, ring.path) from None
+        KeyCheck.objects.get_or_create(kind=MASTER, version=version, defaults={
             "check_value": envelope.to_text(envelope.seal(entry.key, version,
                                                           CHECK_PLAINTEXT, CHECK_PLAINTEXT))})
+    for version, entry in indexes.items():
+        if (INDEX, version) not in checks:
+            KeyCheck.objects.get_or_create(kind=INDEX, version=version,
+                                           defaults={"check_value": _index_check(entry.key)})

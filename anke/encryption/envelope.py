@@ -37,9 +37,10 @@ def dek_aad(subject_id, dek_version: int, kek_version: int) -> bytes:
 
 
 def seal(key: bytes, key_version: int, plaintext: bytes, aad: bytes) -> bytes:
+    header = _HEADER.pack(FIELD_FORMAT, key_version)
     nonce = os.urandom(NONCE_BYTES)
-    return (_HEADER.pack(FIELD_FORMAT, key_version) + nonce
-            + AESGCM(key).encrypt(nonce, plaintext, aad))
+    # The header is authenticated with the context, so neither can be changed on its own.
+    return header + nonce + AESGCM(key).encrypt(nonce, plaintext, header + aad)
 
 
 def key_version_of(blob: bytes) -> int:
@@ -54,9 +55,9 @@ def key_version_of(blob: bytes) -> int:
 
 def open_sealed(key: bytes, blob: bytes, aad: bytes) -> bytes:
     key_version_of(blob)
-    nonce = blob[_HEADER.size:_HEADER.size + NONCE_BYTES]
+    header, nonce = blob[:_HEADER.size], blob[_HEADER.size:_HEADER.size + NONCE_BYTES]
     try:
-        return AESGCM(key).decrypt(nonce, blob[_HEADER.size + NONCE_BYTES:], aad)
+        return AESGCM(key).decrypt(nonce, blob[_HEADER.size + NONCE_BYTES:], header + aad)
     except InvalidTag:
         raise IntegrityFailure("authentication failed") from None
 

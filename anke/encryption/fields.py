@@ -196,6 +196,11 @@ class EncryptedMixin:
     def get_db_prep_value(self, value, connection, prepared=False):
         return value if prepared else self.get_prep_value(value)
 
+    def get_lookup(self, lookup_name):
+        # Only "is it NULL": any other comparison of ciphertext in SQL is meaningless, and an
+        # unsupported lookup is a loud FieldError rather than a silently empty answer.
+        return super().get_lookup(lookup_name) if lookup_name == "isnull" else None
+
     def clean(self, value, model_instance):
         if isinstance(value, Unreadable):
             if value.reason == Unreadable.ERASED:

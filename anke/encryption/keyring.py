@@ -17,7 +17,7 @@ import stat
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from django.conf import settings
@@ -50,7 +50,7 @@ class UnknownKeyVersion(Exception):
 @dataclass(frozen=True)
 class KeyVersion:
     version: int
-    key: bytes
+    key: bytes = field(repr=False)
     status: str
     created: str
     bits: int | None = None  # index keys: token length, fixed when the version is made
@@ -101,10 +101,6 @@ class Keyring:
             raise KeyFileError(self.path, f"has no active {kind} key")
         return max(active, key=lambda v: v.version)
 
-    def live(self, kind: str) -> list[int]:
-        """Versions data may still be under (searched for blind indexes): active and retiring."""
-        return sorted(v.version for v in self.versions(kind).values() if v.status != RETIRED)
-
     # --- changing (rotation commands only) --------------------------------------------------
 
     def add_version(self, kind: str, number: int) -> None:
@@ -149,27 +145,32 @@ def _entry(kind: str, status: str) -> dict:
 
 
 def _create(path: Path) -> None:
+    """Write the first key file whole, then link it into place: a process starting at the same
+    moment sees no file or a complete one, and the first to link wins."""
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     doc = {"format": FILE_FORMAT, MASTER: {"1": _entry(MASTER, ACTIVE)},
            INDEX: {"1": _entry(INDEX, ACTIVE)}}
+    temporary = _write_temporary(path, doc)
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        os.link(temporary, path)
     except FileExistsError:
-        return  # another process created it first; read theirs
-    with os.fdopen(fd, "w") as out:
-        json.dump(doc, out, indent=1)
-        out.flush()
-        os.fsync(out.fileno())
+        pass  # another process created it first; read theirs
+    finally:
+        os.unlink(temporary)
 
 
-def _write_atomically(path: Path, doc: dict) -> None:
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+def _write_temporary(path: Path, doc: dict) -> Path:
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
     fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as out:
         json.dump(doc, out, indent=1)
         out.flush()
         os.fsync(out.fileno())
-    os.replace(temporary, path)
+    return temporary
+
+
+def _write_atomically(path: Path, doc: dict) -> None:
+    os.replace(_write_temporary(path, doc), path)
     directory = os.open(path.parent, os.O_RDONLY)
     try:
         os.fsync(directory)

@@ -39,11 +39,24 @@ def _rows(connection, table: str, columns: list[str]):
 
 
 def _subject_keys(apps, subjects: set[str]) -> dict[str, tuple[int, bytes]]:
-    """Active keys of ``subjects``, issuing keys for subjects that have none."""
+    """Active keys of ``subjects``, issuing keys for subjects that never had one.
+
+    An erased subject (a destroyed key, or in the ledger) gets no new key: its values, empty
+    since the way back, are sealed under a throwaway key, so they read as erased.
+    """
     DataKey = apps.get_model("encryption", "DataKey")
-    keys = {}
-    for row in DataKey.objects.filter(subject_id__in=subjects, status="active"):
-        keys[str(row.subject_id)] = (row.version, datakeys.unwrap(row))
+    Erasure = apps.get_model("encryption", "Erasure")
+    keys, erased = {}, {}
+    for row in DataKey.objects.filter(subject_id__in=subjects):
+        if row.status == "active":
+            keys[str(row.subject_id)] = (row.version, datakeys.unwrap(row))
+        else:
+            erased[str(row.subject_id)] = max(row.version, erased.get(str(row.subject_id), 0))
+    for subject in Erasure.objects.filter(subject_id__in=subjects).values_list("subject_id",
+                                                                               flat=True):
+        erased.setdefault(str(subject), 1)
+    for subject, version in erased.items():
+        keys.setdefault(subject, (version, envelope.new_key()))
     fresh = []
     for subject in subjects - set(keys):
         dek = envelope.new_key()

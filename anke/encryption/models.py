@@ -42,20 +42,23 @@ class DataKey(models.Model):
         return f"{self.subject_id} v{self.version} ({self.status})"
 
 
-class MasterKeyCheck(models.Model):
-    """A known value sealed under each master key version: at start Anke proves the key file
-    it was given is the one the data was written with, instead of serving unreadable data."""
+class KeyCheck(models.Model):
+    """A known value sealed under (master) or keyed with (index) each key version: at start
+    Anke proves the key file it was given is the one the data was written with, instead of
+    serving unreadable values or searches that find nothing."""
 
-    version = models.PositiveIntegerField(_("master key version"), unique=True)
+    kind = models.CharField(_("kind"), max_length=10)
+    version = models.PositiveIntegerField(_("key version"))
     check_value = models.TextField(_("check value"))
     created_at = models.DateTimeField(_("created"), default=timezone.now)
 
     class Meta:
-        verbose_name = _("master key check")
-        verbose_name_plural = _("master key checks")
+        verbose_name = _("key check")
+        verbose_name_plural = _("key checks")
+        constraints = [models.UniqueConstraint(fields=["kind", "version"], name="keycheck_version")]
 
     def __str__(self) -> str:
-        return f"master key v{self.version}"
+        return f"{self.kind} key v{self.version}"
 
 
 class Erasure(models.Model):

@@ -6,7 +6,12 @@ def subject_id_of(obj):
     return obj.customer_id if hasattr(obj, "customer_id") else obj.pk
 
 
+def subject_field(model) -> str:
+    """The column naming a row's subject: ``customer_id``, or the primary key itself."""
+    return "customer_id" if any(f.attname == "customer_id"
+                                for f in model._meta.concrete_fields) else "pk"
+
+
 def subject_lookup(model) -> str:
     """The queryset lookup that selects a model's rows by subject id."""
-    return "customer_id__in" if any(f.attname == "customer_id"
-                                    for f in model._meta.concrete_fields) else "pk__in"
+    return f"{subject_field(model)}__in"

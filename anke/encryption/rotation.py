@@ -26,7 +26,8 @@ from anke.encryption.datakeys import (
     READ_KEYS_ATTR,
     WRITE_KEY_ATTR,
     ReadKeys,
-    check_master_keys,
+    check_key_file,
+    lock_subjects,
     new_data_key,
     unwrap,
 )
@@ -38,7 +39,7 @@ from anke.encryption.fields import (
 )
 from anke.encryption.keyring import INDEX, MASTER, RETIRED, RETIRING, keyring
 from anke.encryption.models import DataKey, KeyRotation
-from anke.encryption.registry import subject_id_of, subject_lookup
+from anke.encryption.registry import subject_field, subject_id_of, subject_lookup
 
 Progress = Callable[[int, int], None]  # (done, total)
 
@@ -96,7 +97,7 @@ def rotate_master(actor, *, batch: int = 2000,
     _require_key_rotation(actor, Event.KEY_ROTATE_MASTER)
     ring = keyring()
     run, resumed = _run(KeyRotation.Kind.MASTER, MASTER)
-    check_master_keys()  # a check value for the new version
+    check_key_file()  # a check value for the new version
     target = run.target_version
     record(actor, Event.KEY_ROTATE_MASTER, object_type="master_key", object_ids=[target],
            reason="resumed" if resumed else "started")
@@ -105,11 +106,13 @@ def rotate_master(actor, *, batch: int = 2000,
     for old in sorted(v for v in ring.versions(MASTER) if v != target):
         while True:
             with transaction.atomic():
-                rows = list(DataKey.objects.select_for_update()
-                            .filter(status=DataKey.Status.ACTIVE, kek_version=old)
-                            .order_by("id")[:batch])
-                if not rows:
+                pending = DataKey.objects.filter(status=DataKey.Status.ACTIVE, kek_version=old)
+                ids = list(pending.order_by("id").values_list("pk", flat=True)[:batch])
+                if not ids:
                     break
+                # Locked in subject order, as every writer locks them (datakeys.lock_subjects).
+                rows = list(pending.filter(pk__in=ids).select_for_update()
+                            .order_by("subject_id"))
                 updates = []
                 for row in rows:
                     blob = envelope.seal(target_key, target, unwrap(row),
@@ -152,16 +155,19 @@ def rotate_data(actor, *, batch: int = 500, progress: Progress | None = None) ->
     _require_key_rotation(actor, Event.KEY_ROTATE_DATA)
     ring = keyring()
     run, resumed = _run(KeyRotation.Kind.DATA, INDEX)
+    check_key_file()  # a check value for the new index key version
     record(actor, Event.KEY_ROTATE_DATA, object_type="index_key",
            object_ids=[run.target_version], reason="resumed" if resumed else "started")
     result = RotationResult(run.target_version, run.done, resumed=resumed)
     total = run.done + pending_data(run).count()
     while True:
         with transaction.atomic():
-            rows = list(pending_data(run).select_for_update().order_by("created_at", "id")
-                        [:batch])
-            if not rows:
+            ids = list(pending_data(run).order_by("created_at", "id")
+                       .values_list("pk", flat=True)[:batch])
+            if not ids:
                 break
+            rows = list(pending_data(run).filter(pk__in=ids).select_for_update()
+                        .order_by("subject_id"))
             result.unreadable += _rekey_subjects(actor, rows)
             run.done += len(rows)
             run.save(update_fields=["done"])
@@ -169,7 +175,9 @@ def rotate_data(actor, *, batch: int = 500, progress: Progress | None = None) ->
             progress(run.done, total)
     _reindex_stragglers(actor, run.target_version)
     for version, entry in ring.versions(INDEX).items():
-        if entry.status == RETIRING:
+        # A version some rows still use (a long import that committed after the pass above)
+        # stays retiring, so searches keep asking for it; the next rotation moves them.
+        if entry.status == RETIRING and not index_rows(version):
             ring.set_status(INDEX, version, RETIRED)
     with transaction.atomic():
         run.finished_at = timezone.now()
@@ -182,7 +190,11 @@ def rotate_data(actor, *, batch: int = 500, progress: Progress | None = None) ->
 
 
 def _rekey_subjects(actor, old_rows: list[DataKey]) -> int:
-    """Re-encrypt every row of these subjects under new keys, in the caller's transaction."""
+    """Re-encrypt every row of these subjects under new keys, in the caller's transaction.
+
+    The key rows (locked by the caller) are replaced in place, so a shred waiting on one of
+    them destroys the new key when it gets its turn.
+    """
     marker = connection.atomic_blocks[0]
     subjects = [row.subject_id for row in old_rows]
     fresh = {str(row.subject_id): new_data_key(row.subject_id, row.version + 1)
@@ -205,8 +217,11 @@ def _rekey_subjects(actor, old_rows: list[DataKey]) -> int:
                             model._meta.pk.get_db_prep_value(obj.pk, connection)))
         if updates:
             _update_many(model, fields, updates)
-    DataKey.objects.filter(pk__in=[row.pk for row in old_rows]).delete()
-    DataKey.objects.bulk_create([row for row, _dek in fresh.values()])
+    now = timezone.now()
+    _update_many(DataKey, [DataKey._meta.get_field(name) for name in
+                           ("version", "kek_version", "wrapped", "created_at")],
+                 [(new.version, new.kek_version, new.wrapped, now, old.pk)
+                  for old in old_rows for new, _dek in [fresh[str(old.subject_id)]]])
     return unreadable
 
 
@@ -222,13 +237,16 @@ def _reindex_stragglers(actor, target: int) -> None:
         last = None
         while True:
             page = model.objects.filter(late).order_by("pk")
-            ids = list((page.filter(pk__gt=last) if last else page)
-                       .values_list("pk", flat=True)[:500])
-            if not ids:
+            batch = list((page.filter(pk__gt=last) if last else page)
+                         .values_list("pk", subject_field(model))[:500])
+            if not batch:
                 break
-            last = ids[-1]
+            last = batch[-1][0]
             with transaction.atomic():
-                objects = list(model.objects.filter(pk__in=ids))
+                # Keys, then rows, locked: an edit in between is read, not overwritten.
+                lock_subjects({subject for _pk, subject in batch})
+                objects = list(model.objects.select_for_update()
+                               .filter(pk__in=[pk for pk, _s in batch]))
                 keys = ReadKeys(actor, {subject_id_of(obj) for obj in objects})
                 for obj in objects:
                     setattr(obj, READ_KEYS_ATTR, keys)
@@ -240,19 +258,20 @@ def _reindex_stragglers(actor, target: int) -> None:
 # --- status -------------------------------------------------------------------------------------
 
 
+def index_rows(version: int) -> int:
+    """How many index tokens (over every indexed column) are under index key ``version``."""
+    low, high = version << VERSION_SHIFT, (version + 1) << VERSION_SHIFT
+    return sum(model.objects.filter(**{f"{field.attname}__gte": low,
+                                       f"{field.attname}__lt": high}).count()
+               for model in encrypted_models() for field in index_fields(model))
+
+
 def status() -> dict:
     """Key versions and how many data keys and rows use each (for ``anke keys status``)."""
     ring = keyring()
     per_kek = dict(DataKey.objects.filter(status=DataKey.Status.ACTIVE)
                    .values_list("kek_version").annotate(n=Count("id")))
-    per_index: dict[int, int] = {}
-    for model in encrypted_models():
-        for field in index_fields(model):
-            for version in ring.versions(INDEX):
-                low, high = version << VERSION_SHIFT, (version + 1) << VERSION_SHIFT
-                n = model.objects.filter(**{f"{field.attname}__gte": low,
-                                            f"{field.attname}__lt": high}).count()
-                per_index[version] = per_index.get(version, 0) + n
+    per_index = {version: index_rows(version) for version in ring.versions(INDEX)}
     return {
         "key_file": str(ring.path),
         "master": [(v.version, v.status, v.created, per_kek.get(v.version, 0))

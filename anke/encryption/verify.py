@@ -1,5 +1,7 @@
 """Open every encrypted value, in batches: the check after a restore, a crash or a rotation."""
 
+from anke.audit.catalogue import Event
+from anke.audit.recorder import record
 from anke.encryption.datakeys import READ_KEYS_ATTR, ReadKeys
 from anke.encryption.fields import Unreadable, encrypted_fields, encrypted_models
 from anke.encryption.registry import subject_id_of
@@ -29,4 +31,7 @@ def verify_all(actor) -> list[tuple[str, int, list]]:
                     if isinstance(value, Unreadable) and value.reason != Unreadable.ERASED:
                         failures.append((obj.pk, field.name, value.reason))
         report.append((model._meta.label, checked, failures))
+    record(actor, Event.KEY_VERIFY, object_type="key",
+           reason=", ".join(f"{label}: {checked} checked, {len(failures)} unreadable"
+                            for label, checked, failures in report)[:500])
     return report

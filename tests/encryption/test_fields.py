@@ -4,7 +4,8 @@ query per page, never compared in SQL."""
 import base64
 
 import pytest
-from django.db import connection
+from django.core.exceptions import FieldError
+from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
@@ -54,10 +55,15 @@ def test_a_value_cannot_be_read_without_the_audited_read(sales_a):
     assert stray.name == "张三"  # plain fields are unaffected
 
 
-def test_encrypted_columns_are_never_compared_in_sql(sales_a):
+@pytest.mark.parametrize("lookup", ["phone", "phone__icontains", "phone__startswith",
+                                    "email__iexact", "phone__in", "birthday__gt"])
+def test_encrypted_columns_are_never_compared_in_sql(sales_a, lookup):
     customer_of(sales_a)
-    with pytest.raises(TypeError, match="search through its blind index"):
-        list(Customer.objects.filter(phone="+8613812345678"))
+    with pytest.raises(FieldError, match="Unsupported lookup"):
+        list(Customer.objects.filter(**{lookup: "+8613812345678"}))
+    with pytest.raises(TypeError, match="search through its blind index"), transaction.atomic():
+        Customer.objects.update(phone="+8613900000000")
+    assert Customer.objects.filter(phone__isnull=False).count() == 1
 
 
 def test_a_page_of_customers_costs_one_query_for_its_data_keys(sales_a):

@@ -1,4 +1,7 @@
+import datetime
+
 from django import template
+from django.template.defaultfilters import date as date_filter
 
 from anke.core.fields import format_phone
 
@@ -10,3 +13,10 @@ def phone(value) -> str:
     """Show a stored E.164 number the way people read it (``138 1234 5678``); a value that
     could not be decrypted shows why."""
     return format_phone(value) if isinstance(value, str) else str(value)
+
+
+@register.filter
+def readable_date(value, fmt: str = "SHORT_DATE_FORMAT") -> str:
+    """A date as ``|date`` shows it; a value that could not be decrypted shows why (``|date``
+    would turn it into an empty cell)."""
+    return date_filter(value, fmt) if isinstance(value, datetime.date) else str(value)

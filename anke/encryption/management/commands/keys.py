@@ -7,7 +7,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils.translation import gettext as _
 
 from anke.core.context import Actor
-from anke.encryption.datakeys import WrongMasterKey, check_master_keys
+from anke.encryption.datakeys import WrongKeyFile, check_key_file
 from anke.encryption.keyring import KeyFileError
 from anke.encryption.rotation import rotate_data, rotate_master, status
 from anke.encryption.verify import verify_all
@@ -56,8 +56,8 @@ class Command(BaseCommand):
 
     def handle(self, *args, verb, **options):
         try:
-            check_master_keys()
-        except (KeyFileError, WrongMasterKey) as error:
+            check_key_file()
+        except (KeyFileError, WrongKeyFile) as error:
             raise CommandError(str(error)) from None
         getattr(self, "_" + verb.replace("-", "_"))(**options)
 

@@ -10,7 +10,7 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 from django.utils.translation import gettext as _
 
-from anke.encryption.datakeys import WrongMasterKey, check_master_keys
+from anke.encryption.datakeys import WrongKeyFile, check_key_file
 from anke.encryption.keyring import KeyFileError, keyring
 from anke.web.management.commands.demo import customer_count, print_logins
 
@@ -52,8 +52,8 @@ class Command(BaseCommand):
         try:
             keyring()  # a missing or malformed key file stops us before anything is written
             call_command("migrate", interactive=False, verbosity=0)
-            check_master_keys()
-        except (KeyFileError, WrongMasterKey) as error:
+            check_key_file()
+        except (KeyFileError, WrongKeyFile) as error:
             raise CommandError(_("Anke cannot start: %(problem)s") % {"problem": error}) from None
         call_command("collectstatic", interactive=False, verbosity=0)
         if count and not get_user_model().objects.exists():
