@@ -217,7 +217,7 @@ def _rekey_subjects(actor, old_rows: list[DataKey]) -> int:
                             model._meta.pk.get_db_prep_value(obj.pk, connection)))
         if updates:
             _update_many(model, fields, updates)
-    now = timezone.now()
+    now = DataKey._meta.get_field("created_at").get_db_prep_value(timezone.now(), connection)
     _update_many(DataKey, [DataKey._meta.get_field(name) for name in
                            ("version", "kek_version", "wrapped", "created_at")],
                  [(new.version, new.kek_version, new.wrapped, now, old.pk)

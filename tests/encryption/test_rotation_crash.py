@@ -46,9 +46,11 @@ SEED = int(os.environ.get("ANKE_CRASH_SEED", "20261201"))
 # (``check_key_file``) is part of the ``keys`` command itself and still runs.
 KEYS = ("keys", "--skip-checks")
 
+# Snippets for ``manage.py shell``, run together in one process (``Anke.facts``); each puts
+# what it found into ``facts``.
+
 # Every encrypted value of every model, decrypted (compared before and after the rotations).
 SNAPSHOT = """
-import json
 from anke.core.context import Actor
 from anke.encryption.datakeys import open_for_reading
 from anke.encryption.fields import encrypted_fields, encrypted_models
@@ -59,17 +61,16 @@ for model in encrypted_models():
     snapshot[model._meta.label] = {str(row.pk): {f.name: str(getattr(row, f.attname))
                                                  for f in encrypted_fields(model)}
                                    for row in rows}
-print(json.dumps(snapshot))
+facts["snapshot"] = snapshot
 """
 
 # Key versions, unfinished runs and data keys, as ``keys status`` sees them.
 STATE = """
-import json
 from django.db.models import Count
 from anke.encryption.models import DataKey, KeyRotation
 from anke.encryption.rotation import status
 state = status()
-print(json.dumps({
+facts["state"] = {
     "master": [[v, s, n] for v, s, _created, n in state["master"]],
     "index": [[v, s, n] for v, s, _created, n in state["index"]],
     "running": [[kind, target] for kind, target, _done, _started in state["running"]],
@@ -79,12 +80,11 @@ print(json.dumps({
     "subjects": DataKey.objects.values("subject_id").distinct().count(),
     "finished": {kind: KeyRotation.objects.filter(kind=kind).exclude(finished_at=None).count()
                  for kind in KeyRotation.Kind.values},
-}))
+}
 """
 
 # Exact search through the blind index: which customers each (group, value) finds.
 FIND = """
-import json
 from anke.core.context import Actor
 from anke.customers.models import Customer
 from anke.encryption import blind_index
@@ -93,7 +93,7 @@ for pk, group, value in json.loads(PROBES):
     canonical = blind_index.canonical(group, value)
     hits = Customer.objects.all().matching(Actor.system(), group, canonical)
     found[pk + " " + group] = [str(p) for p in hits.values_list("pk", flat=True)]
-print(json.dumps(found))
+facts["found"] = found
 """
 
 
@@ -141,10 +141,12 @@ class Anke:
                                      f"{done.stderr}"
         return done.stdout
 
-    def python(self, code: str, **names) -> dict:
-        prelude = "".join(f"{name} = {value!r}\n" for name, value in names.items())
-        return json.loads(self.ok("shell", "--no-imports", "-c", prelude + code)
-                          .strip().splitlines()[-1])
+    def facts(self, *snippets: str, **names) -> dict:
+        """Run the snippets in one Django shell (a process start costs a second)."""
+        code = "".join(["import json\nfacts = {}\n",
+                        *(f"{name} = {value!r}\n" for name, value in names.items()),
+                        *snippets, "print(json.dumps(facts))\n"])
+        return json.loads(self.ok("shell", "--no-imports", "-c", code).strip().splitlines()[-1])
 
     def verify(self, after: str) -> None:
         done = self.run(*KEYS, "verify")
@@ -184,8 +186,9 @@ def _attempt(anke: Anke, args: tuple[str, ...], label: str, plan: str,
     deadline = time.monotonic() + 120
     try:
         if plan == "key-file":
-            # Right after the new key version is written, before or while the rotation row that
-            # names it is committed: the key file and the database briefly disagree.
+            # Right after the new key version is written (the run that names it is already
+            # recorded), before its check value or any batch is committed: the key file is
+            # ahead of the database.
             while (process.poll() is None and time.monotonic() < deadline
                    and _key_file_stamp(anke.key_file) == before):
                 time.sleep(0.001)
@@ -290,10 +293,11 @@ def test_kill_9_during_rotation_leaves_every_row_readable_and_resumes(database_u
     anke.ok("demo", "--customers", str(CUSTOMERS))
     assert anke.key_file.exists()  # created at first start, since ANKE_MASTER_KEY_FILE is unset
 
-    before = anke.python(SNAPSHOT)
+    start = anke.facts(SNAPSHOT, STATE)
+    before = start["snapshot"]
     customers = before["customers.Customer"]
     assert len(customers) == CUSTOMERS
-    indexed = anke.python(STATE)["index"][0][2]
+    indexed = start["state"]["index"][0][2]
     # A few customers to look up by each indexed value once the index keys have changed.
     probes = [(pk, group, values[group]) for group in ("phone", "email", "id_number",
                                                        "credit_code")
@@ -305,7 +309,8 @@ def test_kill_9_during_rotation_leaves_every_row_readable_and_resumes(database_u
     # ...then the master key, which rewraps those data keys.
     _kill_until_finished(anke, "rotate-master", MASTER_BATCH, rng)
 
-    state = anke.python(STATE)
+    end = anke.facts(STATE, SNAPSHOT, FIND, PROBES=json.dumps(probes))
+    state = end["state"]
     assert state["running"] == [], state  # nothing left for a resume to do
     _assert_all_under_newest(state["master"], CUSTOMERS, "data keys per master key")
     _assert_all_under_newest(state["index"], indexed, "index tokens per index key")
@@ -322,7 +327,6 @@ def test_kill_9_during_rotation_leaves_every_row_readable_and_resumes(database_u
 
     anke.ok(*KEYS, "status")
     anke.verify("both rotations finished")
-    assert anke.python(SNAPSHOT) == before  # readable, and unchanged
-    found = anke.python(FIND, PROBES=json.dumps(probes))
+    assert end["snapshot"] == before  # readable, and unchanged
     for pk, group, _value in probes:
-        assert pk in found[f"{pk} {group}"], (pk, group, found)
+        assert pk in end["found"][f"{pk} {group}"], (pk, group, end["found"])
