@@ -4,7 +4,7 @@ query per page, never compared in SQL."""
 import base64
 
 import pytest
-from django.core.exceptions import FieldError
+from django.core.exceptions import FieldError, ValidationError
 from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
@@ -112,3 +112,10 @@ def test_sealed_and_unreadable_values_never_print_a_value(sales_a):
     marker = Unreadable(Unreadable.INTEGRITY, sealed)
     assert str(marker) == "[unreadable: integrity check failed]"
     assert marker == Unreadable(Unreadable.INTEGRITY, sealed) and len({marker, marker}) == 1
+
+
+def test_a_value_too_long_to_encrypt_is_a_validation_error_and_saves_nothing(sales_a):
+    with pytest.raises(ValidationError) as error:
+        customer_of(sales_a, street="路" * 201)
+    assert "street" in error.value.message_dict
+    assert not Customer.objects.exists() and not DataKey.objects.exists()
