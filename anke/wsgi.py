@@ -11,6 +11,6 @@ from django.core.wsgi import get_wsgi_application
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "anke.settings")
 application = get_wsgi_application()
 
-from anke.encryption.datakeys import check_key_file  # noqa: E402 - needs Django set up
+from anke.encryption.checks import check_key_file  # noqa: E402 - needs Django set up
 
 check_key_file()

@@ -218,11 +218,11 @@ def update_object(actor: Actor, queryset: models.QuerySet, pk, *, changes: dict,
     visible = access_object(actor, queryset, pk, event, "edit")
     with transaction.atomic():
         # The subject's data key is locked before the row, in the order a key rotation takes.
-        prepare_writes([visible])
+        # (A changed encrypted field fetches it for writing; an erased subject refuses that.)
+        lock_subjects_of([visible])
         obj = _locked(queryset.visible_to(actor.user, "edit"), pk)
         if obj.version != version:
             raise StaleVersion(obj.version)
-        prepare_writes([obj])
         open_for_reading(actor, [obj])  # validation reads every field; the event names the changes
         before = {name: _value(obj, name) for name in changes}
         for name, value in changes.items():

@@ -175,9 +175,11 @@ class Customer(EncryptedModel, UUIDModel, TimeStampedModel, VersionedModel):
 
     def clean(self):
         errors = {}
-        if self.kind == self.Kind.COMPANY and self.id_number:
+        # Only values that can be read are checked (an erased one is neither).
+        if self.kind == self.Kind.COMPANY and isinstance(self.id_number, str) and self.id_number:
             errors["id_number"] = _("A company has a credit code, not a resident ID number.")
-        if self.kind == self.Kind.INDIVIDUAL and self.credit_code:
+        if (self.kind == self.Kind.INDIVIDUAL and isinstance(self.credit_code, str)
+                and self.credit_code):
             errors["credit_code"] = _("An individual has a resident ID number, not a credit code.")
         if errors:
             raise ValidationError(errors)

@@ -10,8 +10,6 @@ writer's transaction, so a concurrent data-key rotation and a write of the same 
 instead of one writing under a key the other has just destroyed.
 """
 
-import hashlib
-import hmac
 from collections.abc import Iterable
 
 from django.core.exceptions import ValidationError
@@ -20,13 +18,12 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from anke.encryption import envelope
-from anke.encryption.keyring import INDEX, MASTER, UnknownKeyVersion, keyring
-from anke.encryption.models import DataKey, Erasure, KeyCheck
+from anke.encryption.keyring import MASTER, UnknownKeyVersion, keyring
+from anke.encryption.models import DataKey, Erasure
 from anke.encryption.registry import subject_id_of
 
 READ_KEYS_ATTR = "_anke_read_keys"
 WRITE_KEY_ATTR = "_anke_write_key"
-CHECK_PLAINTEXT = b"anke master key check"
 
 
 class SubjectErased(ValidationError):
@@ -84,6 +81,10 @@ class ReadKeys:
         self._rows: dict[tuple[str, int], DataKey] | None = None
         self._erased: set[str] = set()
         self._plain: dict[tuple[str, int], bytes] = {}
+
+    def reload(self) -> None:
+        """Fetch the keys again on next use (a rotation replaced some)."""
+        self._rows, self._erased, self._plain = None, set(), {}
 
     def key(self, subject_id, version: int) -> bytes:
         """The plaintext key, or Unopenable with the reason."""
@@ -234,65 +235,3 @@ def destroy_subject_keys(subject_id, *, reason: str) -> int:
     Erasure.objects.get_or_create(subject_id=subject_id,
                                   defaults={"erased_at": now, "reason": reason[:200]})
     return destroyed
-
-
-# --- the master key must be the one the data was written with -----------------------------------
-
-
-class WrongKeyFile(Exception):
-    pass
-
-
-def _wrong(kind: str, version: int, path) -> WrongKeyFile:
-    return WrongKeyFile(f"{kind} key version {version} in {path} is not the key this database "
-                        f"was encrypted with")
-
-
-def _index_check(key: bytes) -> str:
-    return hmac.new(key, CHECK_PLAINTEXT, hashlib.sha256).hexdigest()
-
-
-def check_key_file() -> None:
-    """Prove the key file is the one the data was written with: every master key version opens
-    its stored check value (or, before there is one, a data key wrapped under it), every index
-    key version gives its stored check value, and no live data key is wrapped under a master
-    key version the file lacks. Versions seen for the first time get a check value."""
-    ring = keyring()
-    checks = {(c.kind, c.version): c for c in KeyCheck.objects.all()}
-    masters, indexes = ring.versions(MASTER), ring.versions(INDEX)
-    for (kind, version), check in checks.items():
-        versions = masters if kind == MASTER else indexes
-        if version not in versions:
-            if kind == MASTER and DataKey.objects.filter(kek_version=version).exclude(
-                    status=DataKey.Status.DESTROYED).exists():
-                raise WrongKeyFile(
-                    f"master key version {version} wraps data keys but is not in {ring.path}")
-            continue
-        key = versions[version].key
-        if kind == INDEX:
-            if not hmac.compare_digest(_index_check(key), check.check_value):
-                raise _wrong(kind, version, ring.path)
-            continue
-        try:
-            envelope.open_sealed(key, envelope.from_text(check.check_value), CHECK_PLAINTEXT)
-        except envelope.IntegrityFailure:
-            raise _wrong(kind, version, ring.path) from None
-    for version, entry in masters.items():
-        if (MASTER, version) in checks:
-            continue
-        # No check value yet (first start, or a database from before checks): a data key
-        # already wrapped under this version must open, or the file is the wrong one.
-        sample = DataKey.objects.filter(kek_version=version,
-                                        status=DataKey.Status.ACTIVE).first()
-        if sample is not None:
-            try:
-                unwrap(sample)
-            except Unopenable:
-                raise _wrong(MASTER, version, ring.path) from None
-        KeyCheck.objects.get_or_create(kind=MASTER, version=version, defaults={
-            "check_value": envelope.to_text(envelope.seal(entry.key, version,
-                                                          CHECK_PLAINTEXT, CHECK_PLAINTEXT))})
-    for version, entry in indexes.items():
-        if (INDEX, version) not in checks:
-            KeyCheck.objects.get_or_create(kind=INDEX, version=version,
-                                           defaults={"check_value": _index_check(entry.key)})

@@ -73,6 +73,13 @@ class Unreadable:
     __repr__ = __str__
 
 
+class _Opened:
+    __slots__ = ("value",)
+
+    def __init__(self, value):
+        self.value = value
+
+
 class UnauditedRead(RuntimeError):
     """Code tried to show an encrypted value of an object that did not pass ``audit_read``."""
 
@@ -156,19 +163,33 @@ class EncryptedMixin:
         keys = datakeys.read_keys_of(obj)
         if keys is None:
             raise UnauditedRead(f"{obj._meta.label}.{self.name} read outside the audited path")
-        try:
-            blob = envelope.from_text(sealed.text)
-            key = keys.key(subject_id_of(obj), envelope.key_version_of(blob))
-            return self.decode(envelope.open_sealed(key, blob, self.aad(obj)))
-        except datakeys.Unopenable as error:
-            reason = error.reason
-        except envelope.IntegrityFailure:
-            reason = Unreadable.INTEGRITY
+        reason = self._decrypt(keys, obj, sealed)
+        if reason == Unreadable.MISSING_KEY:
+            # A data-key rotation may have re-keyed the row after it was loaded, so its key is
+            # newer than the value in hand: read the value again, once.
+            again = (type(obj)._base_manager.filter(pk=obj.pk)
+                     .values_list(self.attname, flat=True).first())
+            if again is not None and again != sealed:
+                keys.reload()
+                sealed, reason = again, self._decrypt(keys, obj, again)
+        if not isinstance(reason, str):
+            return reason.value
         if reason != Unreadable.ERASED:
             record(keys.actor, Event.DATA_UNREADABLE, object_type=obj._meta.model_name,
                    object_ids=[obj.pk], fields=[self.name], outcome=Outcome.ERROR,
                    reason=reason)
         return Unreadable(reason, sealed)
+
+    def _decrypt(self, keys, obj, sealed: Sealed):
+        """The value (wrapped, so None stays a value) or the reason it cannot be opened."""
+        try:
+            blob = envelope.from_text(sealed.text)
+            key = keys.key(subject_id_of(obj), envelope.key_version_of(blob))
+            return _Opened(self.decode(envelope.open_sealed(key, blob, self.aad(obj))))
+        except datakeys.Unopenable as error:
+            return error.reason
+        except envelope.IntegrityFailure:
+            return Unreadable.INTEGRITY
 
     # --- the database side ------------------------------------------------------------------
 
@@ -204,7 +225,9 @@ class EncryptedMixin:
     def clean(self, value, model_instance):
         if isinstance(value, Unreadable):
             if value.reason == Unreadable.ERASED:
-                raise datakeys.SubjectErased()
+                # Kept as it is (sealed under a destroyed key); the rest of an erased record
+                # may still change (a ticket can be closed). A new value needs the key.
+                return value
             raise ValidationError(
                 _("The stored value cannot be read (%(problem)s). Enter it again."),
                 code="unreadable", params={"problem": str(value)})

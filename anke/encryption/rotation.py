@@ -22,11 +22,11 @@ from anke.audit.recorder import record
 from anke.core.errors import ActionDenied
 from anke.encryption import envelope
 from anke.encryption.blind_index import VERSION_SHIFT
+from anke.encryption.checks import check_key_file
 from anke.encryption.datakeys import (
     READ_KEYS_ATTR,
     WRITE_KEY_ATTR,
     ReadKeys,
-    check_key_file,
     lock_subjects,
     new_data_key,
     unwrap,
@@ -160,20 +160,11 @@ def rotate_data(actor, *, batch: int = 500, progress: Progress | None = None) ->
            object_ids=[run.target_version], reason="resumed" if resumed else "started")
     result = RotationResult(run.target_version, run.done, resumed=resumed)
     total = run.done + pending_data(run).count()
-    while True:
-        with transaction.atomic():
-            ids = list(pending_data(run).order_by("created_at", "id")
-                       .values_list("pk", flat=True)[:batch])
-            if not ids:
-                break
-            rows = list(pending_data(run).filter(pk__in=ids).select_for_update()
-                        .order_by("subject_id"))
-            result.unreadable += _rekey_subjects(actor, rows)
-            run.done += len(rows)
-            run.save(update_fields=["done"])
-        if progress:
-            progress(run.done, total)
+    _rekey_pending(actor, run, batch, result, total, progress)
     _reindex_stragglers(actor, run.target_version)
+    # A key issued before the run started but committed after the pass above (a long import)
+    # is re-keyed now, so "finished" means every subject.
+    _rekey_pending(actor, run, batch, result, total, progress)
     for version, entry in ring.versions(INDEX).items():
         # A version some rows still use (a long import that committed after the pass above)
         # stays retiring, so searches keep asking for it; the next rotation moves them.
@@ -187,6 +178,24 @@ def rotate_data(actor, *, batch: int = 500, progress: Progress | None = None) ->
                reason=f"finished: {run.done} subjects re-keyed, {result.unreadable} unreadable")
     result.done = run.done
     return result
+
+
+def _rekey_pending(actor, run: KeyRotation, batch: int, result: RotationResult, total: int,
+                   progress: Progress | None) -> None:
+    """Re-key the subjects whose key predates the run, one batch per transaction."""
+    while True:
+        with transaction.atomic():
+            ids = list(pending_data(run).order_by("created_at", "id")
+                       .values_list("pk", flat=True)[:batch])
+            if not ids:
+                return
+            rows = list(pending_data(run).filter(pk__in=ids).select_for_update()
+                        .order_by("subject_id"))
+            result.unreadable += _rekey_subjects(actor, rows)
+            run.done += len(rows)
+            run.save(update_fields=["done"])
+        if progress:
+            progress(run.done, total)
 
 
 def _rekey_subjects(actor, old_rows: list[DataKey]) -> int:

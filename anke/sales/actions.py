@@ -2,12 +2,14 @@
 
 import secrets
 
+from django.db import transaction
 from django.utils import timezone
 
 from anke.access.guarded import create_child, create_children, delete_object, update_object
 from anke.audit.catalogue import Event
 from anke.core.context import Actor
 from anke.customers.models import Customer
+from anke.encryption.datakeys import lock_subjects
 from anke.sales.models import Activity, Deal, Order, Task
 
 DEAL_FIELDS = ("title", "stage", "amount", "currency", "expected_close")
@@ -140,13 +142,16 @@ def log_activities(actor: Actor, rows: list[dict]) -> list[Activity]:
         if activity.customer_id not in latest or activity.occurred_at > latest[
                 activity.customer_id]:
             latest[activity.customer_id] = activity.occurred_at
-    stale = Customer.objects.filter(pk__in=latest).only("pk", "last_contacted_at")
-    changed = []
-    for customer in stale:
-        if customer.last_contacted_at is None or customer.last_contacted_at < latest[customer.pk]:
-            customer.last_contacted_at = latest[customer.pk]
-            changed.append(customer)
-    Customer.objects.bulk_update(changed, ["last_contacted_at"], batch_size=500)
+    with transaction.atomic():
+        lock_subjects(latest)  # key rows before customer rows, the order rotations take
+        stale = Customer.objects.filter(pk__in=latest).only("pk", "last_contacted_at")
+        changed = []
+        for customer in stale:
+            if (customer.last_contacted_at is None
+                    or customer.last_contacted_at < latest[customer.pk]):
+                customer.last_contacted_at = latest[customer.pk]
+                changed.append(customer)
+        Customer.objects.bulk_update(changed, ["last_contacted_at"], batch_size=500)
     return activities
 
 

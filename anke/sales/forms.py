@@ -8,6 +8,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from anke.core.forms import BootstrapFormMixin, DateInput, DateTimeInput, VersionField
+from anke.encryption.forms import UnreadableValuesMixin
 from anke.sales.actions import ACTIVITY_FIELDS, DEAL_FIELDS, TASK_FIELDS
 from anke.sales.models import Activity, Deal, Order, PipelineStage, Task
 
@@ -43,7 +44,7 @@ class DealForm(VersionedModelForm):
         self.fields["amount"].widget.attrs["min"] = "0"
 
 
-class ActivityForm(VersionedModelForm):
+class ActivityForm(UnreadableValuesMixin, VersionedModelForm):
     class Meta:
         model = Activity
         fields = ACTIVITY_FIELDS

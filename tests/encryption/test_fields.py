@@ -4,17 +4,22 @@ query per page, never compared in SQL."""
 import base64
 
 import pytest
+from django import forms
 from django.core.exceptions import FieldError, ValidationError
 from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
+import anke.customers.forms  # noqa: F401 - the forms must be loaded to be checked
+import anke.sales.forms  # noqa: F401
+import anke.service.forms  # noqa: F401
 from anke.core.context import Actor
 from anke.customers.actions import create_contact, update_customer
 from anke.customers.models import ContactPerson, Customer
 from anke.encryption import envelope
 from anke.encryption.datakeys import open_for_reading
-from anke.encryption.fields import UnauditedRead, Unreadable
+from anke.encryption.fields import UnauditedRead, Unreadable, encrypted_fields
+from anke.encryption.forms import UnreadableValuesMixin
 from anke.encryption.models import DataKey
 from tests.helpers import raw_values, read_back
 from tests.personas import actor, customer_of
@@ -119,3 +124,16 @@ def test_a_value_too_long_to_encrypt_is_a_validation_error_and_saves_nothing(sal
         customer_of(sales_a, street="路" * 201)
     assert "street" in error.value.message_dict
     assert not Customer.objects.exists() and not DataKey.objects.exists()
+
+
+def test_every_form_editing_an_encrypted_field_keeps_unreadable_values_out_of_its_inputs():
+    editing = [form for form in _subclasses(forms.ModelForm)
+               if form.__module__.startswith("anke.") and getattr(form._meta, "model", None)
+               and {f.name for f in encrypted_fields(form._meta.model)} & set(form.base_fields)]
+    assert editing and [f for f in editing if not issubclass(f, UnreadableValuesMixin)] == []
+
+
+def _subclasses(cls):
+    for sub in cls.__subclasses__():
+        yield sub
+        yield from _subclasses(sub)

@@ -13,8 +13,9 @@ from django.urls import reverse
 
 from anke.audit.models import AuditEvent
 from anke.customers.models import Customer
-from anke.encryption.datakeys import WrongKeyFile, check_key_file
+from anke.encryption.checks import WrongKeyFile, check_key_file
 from anke.encryption.keyring import KeyFileError
+from anke.encryption.models import KeyCheck
 from tests.api.conftest import signed_in
 from tests.helpers import raw_values, read_back, set_raw_value
 from tests.personas import customer_of
@@ -135,3 +136,21 @@ def test_a_missing_named_key_file_refuses_to_start(settings, tmp_path, db):
             call_command("run", "--check", "--demo-customers", "0")
     finally:
         settings.MASTER_KEY_FILE, settings.MASTER_KEY_FILE_CREATE = original
+
+
+def test_a_wrong_index_key_is_refused_even_before_it_has_a_check_value(sales_a, settings,
+                                                                       tmp_path):
+    customer_of(sales_a, phone="13812345678")
+    KeyCheck.objects.all().delete()  # a database from before check values, or a first start
+    doc = json.loads(Path(settings.MASTER_KEY_FILE).read_text())
+    doc["index"]["1"]["key"] = doc["master"]["1"]["key"]  # a key, but not the index key
+    path = tmp_path / "wrong-index.json"
+    path.write_text(json.dumps(doc))
+    path.chmod(0o600)
+    original, settings.MASTER_KEY_FILE = settings.MASTER_KEY_FILE, str(path)
+    try:
+        with pytest.raises(WrongKeyFile, match="index key version 1 .* is not the key"):
+            check_key_file()
+    finally:
+        settings.MASTER_KEY_FILE = original
+    assert not KeyCheck.objects.filter(kind="index").exists()

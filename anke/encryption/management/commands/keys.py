@@ -7,7 +7,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils.translation import gettext as _
 
 from anke.core.context import Actor
-from anke.encryption.datakeys import WrongKeyFile, check_key_file
+from anke.encryption.checks import WrongKeyFile, check_key_file
 from anke.encryption.keyring import KeyFileError
 from anke.encryption.rotation import rotate_data, rotate_master, status
 from anke.encryption.verify import verify_all

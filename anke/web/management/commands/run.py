@@ -10,7 +10,7 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 from django.utils.translation import gettext as _
 
-from anke.encryption.datakeys import WrongKeyFile, check_key_file
+from anke.encryption.checks import WrongKeyFile, check_key_file
 from anke.encryption.keyring import KeyFileError, keyring
 from anke.web.management.commands.demo import customer_count, print_logins
 
