@@ -76,9 +76,26 @@ def token(group: str, value: str, version: int) -> int:
     return (version << VERSION_SHIFT) | (int.from_bytes(digest[:4], "big") >> (32 - bits))
 
 
+_E164 = re.compile(r"\+[1-9]\d{6,14}")
+
+
+def _stored_form(group: str, value) -> str | None:
+    """The canonical form of a value the model field has already validated and normalised
+    (E.164, a checked ID): only what normalisation leaves open is redone, which keeps bulk
+    writes from parsing every number twice."""
+    value = str(value or "").strip()
+    if not value:
+        return None
+    if group == PHONE:
+        return value if _E164.fullmatch(value) else canonical(group, value)
+    if group == EMAIL:
+        return unicodedata.normalize("NFKC", value).casefold()
+    return _NOT_IDENTIFIER.sub("", value).upper()
+
+
 def token_for_write(group: str, value) -> int | None:
     """The token a row stores for ``value`` under the active index key (None when empty)."""
-    value = canonical(group, value)
+    value = _stored_form(group, value)
     return None if value is None else token(group, value, keyring().active(INDEX).version)
 
 
