@@ -5,7 +5,8 @@ Usage (``make bench BENCH_ARGS="..."`` runs the same)::
     .venv/bin/python -m bench                       # 100,000 customers, SQLite and PostgreSQL
     .venv/bin/python -m bench --customers 1000000 --db sqlite
     .venv/bin/python -m bench --customers 2000 --requests 50     # a quick end-to-end check
-    .venv/bin/python -m bench --skip-seed --db postgres           # reuse the last seeded DB
+    .venv/bin/python -m bench --skip-seed --db postgres           # reuse the last seeded DBs
+    .venv/bin/python -m bench --skip-seed baseline                # re-seed the working tree's
     .venv/bin/python -m bench --baseline none                     # encrypted code only
 
 Every measurement runs twice in one invocation: against this working tree (field-level
@@ -15,12 +16,13 @@ with its own var dir and database (``anke_bench`` / ``anke_bench_baseline`` on P
 
 For each database and code version the bench migrates, loads ``--customers`` demo customers
 through ``anke.web.demo.load_demo`` in a child process and prints the load rate (customers/s,
-all table rows/s); PostgreSQL then gets an ``ANALYZE``. It then runs ``collectstatic``, starts
-``gunicorn anke.wsgi:application --workers 2`` on a free 127.0.0.1 port, logs in as the sales
-rep ``zhangwei`` (own customers) and as ``manager`` (all customers) and measures p50/p99/mean
-latency in ms of the customer list (GET /customers/), a random visible customer's page,
-a name search by surname and by full name, an exact phone search (POST /customers/), creating
-a customer (POST /customers/new/) and the list page with four concurrent clients (req/s).
+all table rows/s); PostgreSQL then gets an ``ANALYZE``. It then runs ``collectstatic`` and
+starts ``gunicorn anke.wsgi:application --workers 2`` per version on a free 127.0.0.1 port, both
+at once, logs in as the sales rep ``zhangwei`` (own customers) and as ``manager`` (all
+customers) and measures p50/p99/mean latency in ms of the customer list (GET /customers/), a
+random visible customer's page, a name search by surname and by full name, an exact phone
+search (POST /customers/), creating a customer (POST /customers/new/) — the two versions taking
+turns request by request — and the list page with four concurrent clients (req/s).
 With gunicorn stopped, the encrypted database then gets ``manage.py keys rotate-master`` and
 ``keys rotate-data``, timed as data keys/s and customers/s.
 
@@ -33,7 +35,7 @@ measurement stops at ``--max-seconds``, and gunicorn is always stopped. See benc
 """
 
 import argparse
-import contextlib
+import http.client
 import os
 import platform
 import random
@@ -62,8 +64,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="timed requests per client per measurement (default 300)")
     parser.add_argument("--warmup", type=int, default=5,
                         help="untimed requests per client before each measurement (default 5)")
-    parser.add_argument("--skip-seed", action="store_true",
-                        help="reuse the database seeded by an earlier run")
+    parser.add_argument("--skip-seed", nargs="?", const="all", choices=("all", "baseline"),
+                        help="reuse the databases seeded by an earlier run: 'all' (the default "
+                             "when given bare) or only the baseline's, whose code does not "
+                             "change (the working tree's schema may have)")
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers (default 2)")
     parser.add_argument("--clients", type=int, default=4,
                         help="concurrent clients for the throughput measurement (default 4)")
@@ -103,7 +107,7 @@ def environment() -> dict:
 
 def prepare(target: Target, args: argparse.Namespace) -> dict | None:
     """Fresh database, migrated and seeded; or, with --skip-seed, the existing one migrated."""
-    if args.skip_seed:
+    if args.skip_seed == "all" or (args.skip_seed == "baseline" and target.variant == BASELINE):
         db.check_exists(target)
         print(f"  reusing {target.var_dir} (migrating if needed)", flush=True)
         db.migrate(target)
@@ -124,12 +128,30 @@ class Arm:
 
     target: Target
     result: dict
-    port: int = 0
+    served: server.Served | None = None
     logins: dict = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
         return not self.result.get("error")
+
+    def serve(self, args: argparse.Namespace) -> None:
+        self.served = server.start(self.target, workers=args.workers)
+        print(f"  {self.target.label}: gunicorn on {server.HOST}:{self.served.port} with "
+              f"{args.workers} workers", flush=True)
+
+    def stop(self) -> None:
+        if self.served is not None:
+            server.stop(self.served.proc)
+
+    def login(self, username: str, args: argparse.Namespace) -> client.Session:
+        try:
+            return client.login(server.HOST, self.served.port, username,
+                                self.logins[username], timeout=args.timeout)
+        except (OSError, http.client.HTTPException) as error:
+            raise BenchError(f"{self.target.label}: login as {username} failed: "
+                             f"{type(error).__name__}: {error} (gunicorn "
+                             f"{self.served.exit_text()})") from None
 
 
 def scenarios(username: str, sample: dict, phone_base: int) -> list[tuple[str, client.Scenario]]:
@@ -150,32 +172,55 @@ def scenarios(username: str, sample: dict, phone_base: int) -> list[tuple[str, c
 def run_user(arms: list[Arm], username: str, args: argparse.Namespace) -> None:
     """Log in as ``username`` on every arm's server; append one summary per measurement to each
     arm's measurements. Single-client measurements take turns between the arms request by
-    request; the concurrent one runs for each arm in turn."""
-    sessions = []
+    request; the concurrent one runs for each arm in turn.
+
+    A server that is found dead after a measurement (killed from outside: its log is empty) is
+    restarted and the measurement run again, once; the restart is noted in the results.
+    """
+    sessions: list[client.Session] = []
+
+    def relogin() -> None:
+        for session in sessions:
+            session.close()
+        sessions[:] = [arm.login(username, args) for arm in arms]
+
+    def attempt(name: str, run) -> None:
+        for tries in (1, 2):
+            measured = run()
+            dead = [arm for arm in arms if not arm.served.alive()]
+            if not dead:
+                for arm, m in zip(arms, measured, strict=True):
+                    arm.result["measurements"].append(m.summary())
+                _progress(arms, [arm.result["measurements"][-1] for arm in arms])
+                return
+            for arm in dead:
+                note = (f"gunicorn {arm.served.exit_text()} during {name} as {username}"
+                        + ("; restarted and measured again" if tries == 1 else ""))
+                print(f"  ! {arm.target.label}: {note}", flush=True)
+                for each in arms:  # both figures of the pair are discarded
+                    each.result.setdefault("restarts", []).append(
+                        f"{arm.target.variant}: {note}")
+                if tries == 1:
+                    arm.serve(args)
+            if tries == 1:
+                relogin()
+        raise BenchError(f"gunicorn died twice during {name} as {username}")
+
     try:
-        for arm in arms:
-            sessions.append(client.login(server.HOST, arm.port, username,
-                                         arm.logins[username], timeout=args.timeout))
+        relogin()
         plans = [scenarios(username, arm.result["sample"]["users"][username],
                            random.Random().randrange(10**8)) for arm in arms]
         for k, (name, _scenario) in enumerate(plans[0]):
-            measured = client.measure_interleaved(
+            attempt(name, lambda k=k, name=name: client.measure_interleaved(
                 [(session, plan[k][1]) for session, plan in zip(sessions, plans, strict=True)],
                 name, username, requests=args.requests, warmup=args.warmup,
-                max_seconds=args.max_seconds, seed=args.seed)
-            for arm, m in zip(arms, measured, strict=True):
-                arm.result["measurements"].append(m.summary())
-            _progress(arms, [arm.result["measurements"][-1] for arm in arms])
+                max_seconds=args.max_seconds, seed=args.seed))
         name = "list x4" if args.clients == 4 else f"list x{args.clients}"
-        rows = []
-        for arm, session in zip(arms, sessions, strict=True):
-            m = client.measure(session, name, username, client.list_page,
-                               requests=args.requests, warmup=args.warmup,
-                               max_seconds=args.max_seconds, seed=args.seed,
-                               clients=args.clients)
-            arm.result["measurements"].append(m.summary())
-            rows.append(arm.result["measurements"][-1])
-        _progress(arms, rows)
+        attempt(name, lambda: [
+            client.measure(session, name, username, client.list_page, requests=args.requests,
+                           warmup=args.warmup, max_seconds=args.max_seconds, seed=args.seed,
+                           clients=args.clients)
+            for session in sessions])
     finally:
         for session in sessions:
             session.close()
@@ -232,19 +277,20 @@ def bench_database(targets: list[Target], args: argparse.Namespace) -> list[dict
     # Other work on the machine skews the figures: keep the load beside them.
     load_before = os.getloadavg()
     try:
-        with contextlib.ExitStack() as stack:
-            for arm in ready:
-                arm.port = stack.enter_context(server.gunicorn(arm.target, workers=args.workers))
-                print(f"  {arm.target.label}: gunicorn on {server.HOST}:{arm.port} with "
-                      f"{args.workers} workers", flush=True)
-            if ready:
-                print(f"\n### measuring {' beside '.join(a.target.variant for a in ready)}",
-                      flush=True)
-            for username in USERS if ready else ():
-                run_user(ready, username, args)
+        for arm in ready:
+            arm.serve(args)
+        if ready:
+            print(f"\n### measuring {' beside '.join(a.target.variant for a in ready)}",
+                  flush=True)
+        for username in USERS if ready else ():
+            run_user(ready, username, args)
     except BenchError as error:
+        print(f"  ! {error}", flush=True)
         for arm in ready:
             arm.result["error"] = str(error)
+    finally:
+        for arm in ready:  # always stopped, restarted ones included
+            arm.stop()
     measure_seconds = time.perf_counter() - started
     load_after = os.getloadavg()
     for arm in ready:
@@ -273,7 +319,13 @@ def rotate(target: Target, customers: int) -> dict:
     out: dict = {}
     # Bounded: generous for a slow machine (≥ 100 customers/s) plus ten minutes.
     timeout = 600 + customers / 100
-    out["status_before"] = db.keys(target, "status", timeout=600)["output"]
+    def status() -> list[str]:
+        try:
+            return db.keys(target, "status", timeout=600)["output"]
+        except BenchError as error:
+            return [f"keys status failed: {error}"]
+
+    out["status_before"] = status()
     for verb in report.ROTATION:
         print(f"  {verb}…", flush=True)
         try:
@@ -281,7 +333,7 @@ def rotate(target: Target, customers: int) -> dict:
         except BenchError as error:  # keep the HTTP figures and try the other rotation
             out[verb] = {"verb": verb, "error": str(error)}
         print("  " + report.rotation_line(verb, out[verb]), flush=True)
-    out["status_after"] = db.keys(target, "status", timeout=600)["output"]
+    out["status_after"] = status()
     return out
 
 
@@ -326,7 +378,16 @@ def main(argv: list[str] | None = None) -> int:
             ENCRYPTED: measured[0], BASELINE: measured[1] if baseline else None}
         entry["comparison"] = compare_pair(entry[ENCRYPTED], entry[BASELINE])
     results["seconds"] = time.perf_counter() - started
+    results["code"]["encrypted_at_end"] = end = db.code_state()
+    start = results["code"][ENCRYPTED]
+    changed = (start.get("head"), start.get("fingerprint")) != (end.get("head"),
+                                                               end.get("fingerprint"))
+    results["code"]["changed_during_run"] = changed
     print()
+    if changed:
+        print("note: the working tree (outside bench/) changed while the bench ran: HEAD "
+              f"{start.get('head', '?')[:7]} → {end.get('head', '?')[:7]}; the encrypted "
+              "figures may mix code versions.\n")
     for entry in results["databases"].values():
         print(report.table(entry) + "\n")
     path = report.write_json(results)

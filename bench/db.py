@@ -7,6 +7,7 @@ revision extracted with ``git archive`` under the work dir (the plaintext founda
 children run with that checkout as cwd and PYTHONPATH, so they import its ``anke``.
 """
 
+import hashlib
 import io
 import ipaddress
 import json
@@ -284,7 +285,7 @@ def git(*args: str) -> str:
                           timeout=120)
     if proc.returncode != 0:
         raise BenchError(f"git {' '.join(args)}: {proc.stderr.strip()}")
-    return proc.stdout.strip()
+    return proc.stdout.rstrip()  # not strip(): porcelain lines start with a status column
 
 
 def code_state() -> dict:
@@ -293,9 +294,16 @@ def code_state() -> dict:
         head = git("rev-parse", "HEAD")
         changed = [line[3:] for line in git("status", "--porcelain", "--untracked-files=no")
                    .splitlines() if line]
-    except (BenchError, OSError) as error:
+        # What the servers and seeders import, bench/ aside: changes while the bench runs
+        # mean the two ends of the run measured different code.
+        fingerprint = hashlib.sha256((
+            git("diff", "HEAD", "--binary", "--", ".", ":(exclude)bench")
+            + "\0" + git("ls-files", "--others", "--exclude-standard", "--", ".",
+                          ":(exclude)bench")).encode()).hexdigest()[:16]
+    except (BenchError, OSError, subprocess.SubprocessError) as error:
         return {"path": str(ROOT), "error": str(error)}
-    return {"path": str(ROOT), "head": head, "uncommitted": changed}
+    return {"path": str(ROOT), "head": head, "uncommitted": changed,
+            "fingerprint": fingerprint}
 
 
 def checkout(revision: str, work_dir: Path) -> tuple[Path, str]:

@@ -175,6 +175,9 @@ def table(entry: dict) -> str:
     for verb in ROTATION:
         if verb in rotation:
             lines.append(rotation_line(verb, rotation[verb]))
+    notes = [*(enc.get("restarts") or ()), *((base or {}).get("restarts") or ())]
+    for note in dict.fromkeys(notes):  # each is noted on both versions: once is enough
+        lines.append(f"  ! {note}")
     for label, result in (("encrypted", enc), (base_name, base)):
         for row in (result or {}).get("measurements", []):
             for sample_text in row.get("error_samples", []):

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 from bench.db import BenchError, Target
 
@@ -41,9 +42,33 @@ def _tail(path, lines: int = 40) -> str:
         return ""
 
 
-@contextlib.contextmanager
-def gunicorn(target: Target, *, workers: int, startup_timeout: float = 60) -> Iterator[int]:
-    """Serve ``anke.wsgi`` on 127.0.0.1:<free port>; yield the port; stop it on the way out.
+@dataclass
+class Served:
+    """A running gunicorn master for one target."""
+
+    target: Target
+    workers: int
+    proc: subprocess.Popen
+    port: int
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def exit_text(self) -> str:
+        code = self.proc.poll()
+        if code is None:
+            return "running"
+        if code < 0:
+            try:
+                name = signal.Signals(-code).name
+            except ValueError:
+                name = f"signal {-code}"
+            return f"killed by {name}"
+        return f"exited with {code}"
+
+
+def start(target: Target, *, workers: int, startup_timeout: float = 60) -> Served:
+    """Serve ``anke.wsgi`` on 127.0.0.1:<free port> once it answers; the caller stops it.
 
     It runs in the target's checkout (cwd and PYTHONPATH), so it serves that code version.
     """
@@ -67,9 +92,20 @@ def gunicorn(target: Target, *, workers: int, startup_timeout: float = 60) -> It
                 raise BenchError(f"gunicorn did not answer within {startup_timeout:.0f} s:\n"
                                  f"{_tail(log_path)}")
             time.sleep(0.2)
-        yield port
-    finally:
+    except BaseException:
         stop(proc)
+        raise
+    return Served(target, workers, proc, port)
+
+
+@contextlib.contextmanager
+def gunicorn(target: Target, *, workers: int, startup_timeout: float = 60) -> Iterator[int]:
+    """Serve ``anke.wsgi`` on 127.0.0.1:<free port>; yield the port; stop it on the way out."""
+    served = start(target, workers=workers, startup_timeout=startup_timeout)
+    try:
+        yield served.port
+    finally:
+        stop(served.proc)
 
 
 def stop(proc: subprocess.Popen) -> None:
