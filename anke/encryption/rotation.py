@@ -240,6 +240,8 @@ def _reindex_stragglers(actor, target: int) -> None:
     old token: it was counted by the re-keying, and no search can confirm it anyway.)"""
     below = target << VERSION_SHIFT
     for model in encrypted_models():
+        if not index_fields(model):
+            continue  # nothing indexed (activities, tickets): an empty Q would match every row
         late = Q()
         for field in index_fields(model):
             late |= Q(**{f"{field.attname}__lt": below})

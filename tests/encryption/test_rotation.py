@@ -4,17 +4,20 @@ command with SIGKILL.)"""
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.utils import timezone
 
 from anke.audit.models import AuditEvent
 from anke.core.context import Actor
 from anke.core.errors import ActionDenied
 from anke.customers.actions import create_contact, update_customer
 from anke.customers.models import ContactPerson, Customer
+from anke.encryption import rotation
 from anke.encryption.blind_index import VERSION_SHIFT, token
 from anke.encryption.keyring import INDEX, MASTER, RETIRED, keyring
 from anke.encryption.models import DataKey, KeyRotation
 from anke.encryption.rotation import rotate_data, rotate_master, status
 from anke.encryption.verify import verify_all
+from anke.sales.actions import log_activities
 from tests.api.conftest import signed_in
 from tests.helpers import opened, raw_values, set_raw_value
 from tests.personas import actor, customer_of
@@ -163,3 +166,13 @@ def test_a_row_re_keyed_after_it_was_loaded_is_read_again_not_called_missing(cus
     rotate_data(OPERATOR, batch=50)  # meanwhile its key is replaced
     assert page[0].phone == "+8613812340000"
     assert not AuditEvent.objects.filter(action="crypto.unreadable").exists()
+
+
+def test_re_indexing_touches_only_rows_with_old_tokens(customers, sales_a,
+                                                       django_assert_max_num_queries):
+    log_activities(actor(sales_a), [{"customer": customers[1], "kind": "call",
+                                     "occurred_at": timezone.now(), "summary": "回访"}])
+    rotate_data(OPERATOR, batch=50)
+    # Nothing is left under an old index key, so the pass is a query per indexed model.
+    with django_assert_max_num_queries(2):
+        rotation._reindex_stragglers(OPERATOR, 2)
