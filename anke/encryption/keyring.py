@@ -61,6 +61,7 @@ class Keyring:
 
     def __init__(self, path: Path, *, create: bool):
         self.path = path
+        self.configured = str(path)
         self._lock = threading.Lock()
         self._stamp = None
         self._keys: dict[str, dict[int, KeyVersion]] = {}
@@ -218,11 +219,16 @@ _keyring_lock = threading.Lock()
 
 
 def keyring() -> Keyring:
-    """The process's keyring for ``settings.MASTER_KEY_FILE`` (loaded on first use)."""
+    """The process's keyring for ``settings.MASTER_KEY_FILE`` (loaded on first use).
+
+    On every encrypt, decrypt and index token: the fast path only compares the setting."""
     global _keyring
-    path = Path(settings.MASTER_KEY_FILE)
-    if _keyring is None or _keyring.path != path:
+    configured = settings.MASTER_KEY_FILE
+    ring = _keyring
+    if ring is None or ring.configured != configured:
         with _keyring_lock:
-            if _keyring is None or _keyring.path != path:
-                _keyring = Keyring(path, create=settings.MASTER_KEY_FILE_CREATE)
-    return _keyring
+            if _keyring is None or _keyring.configured != configured:
+                _keyring = Keyring(Path(configured), create=settings.MASTER_KEY_FILE_CREATE)
+                _keyring.configured = configured
+            ring = _keyring
+    return ring
