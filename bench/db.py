@@ -343,22 +343,26 @@ PROGRESS = re.compile(r"^(rotate-\w+) \[[#.]*\] (\d+)/(\d+) \(\d+%\) ([\d,]+)/s$
 
 
 def keys(target: Target, verb: str, *, timeout: float) -> dict:
-    """Run ``manage.py keys <verb>`` as a child; wall time, output and its last progress line."""
+    """Run ``manage.py keys <verb>`` as a child; wall time, output and its last progress line.
+
+    A failure raises BenchError; a timeout does not: the result then carries ``error`` beside
+    how far the command's progress lines got (a rotation is resumable, the kill is harmless).
+    """
     args = ["manage.py", "keys", verb]
     proc = subprocess.Popen([sys.executable, *args], cwd=target.code_dir, env=target.env(),
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             encoding="utf-8", errors="replace")
     started = time.perf_counter()
+    timed_out = False
     try:
         output, _ = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
         proc.kill()
         output, _ = proc.communicate()
-        raise BenchError(f"`{' '.join(args)}` timed out after {timeout:.0f} s:\n"
-                         + "\n".join(output.splitlines()[-20:])) from None
+        timed_out = True
     seconds = time.perf_counter() - started
     lines = output.splitlines()
-    if proc.returncode != 0:
+    if proc.returncode != 0 and not timed_out:
         raise BenchError(f"`{' '.join(args)}` failed with exit code {proc.returncode}:\n"
                          + "\n".join(lines[-20:]))
     result = {"verb": verb, "seconds": seconds, "output": lines[-40:]}
@@ -367,4 +371,9 @@ def keys(target: Target, verb: str, *, timeout: float) -> dict:
         last = progress[-1]
         result.update(done=int(last[2]), total=int(last[3]),
                       command_rate_per_s=int(last[4].replace(",", "")))
+    if timed_out:
+        result["error"] = (f"`{' '.join(args)}` timed out after {timeout:.0f} s and was killed"
+                           + (f"; its progress lines had reached {result['done']:,}/"
+                              f"{result['total']:,} at {result['command_rate_per_s']:,}/s"
+                              if progress else ""))
     return result
