@@ -133,10 +133,17 @@ def _transaction_marker():
 
 
 def _locked_active(subject_ids: list) -> dict[str, DataKey]:
-    queryset = DataKey.objects.filter(subject_id__in=subject_ids, status=DataKey.Status.ACTIVE)
+    """The subjects' active key rows, after locking every key row of theirs as lock_subjects does.
+
+    Selected by subject alone and the status checked here: with ``status`` in the WHERE clause
+    SQLite (no statistics) plans the lookup on the rotation index and reads every active key of
+    the table, twice per new customer. The subject index finds a subject's few rows.
+    """
+    queryset = DataKey.objects.filter(subject_id__in=subject_ids)
     if _transaction_marker() is not None:
         queryset = queryset.select_for_update()
-    return {str(row.subject_id): row for row in queryset.order_by("subject_id")}
+    return {str(row.subject_id): row for row in queryset.order_by("subject_id", "version")
+            if row.status == DataKey.Status.ACTIVE}
 
 
 def lock_subjects(subject_ids: Iterable) -> list[DataKey]:
