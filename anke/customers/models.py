@@ -30,7 +30,7 @@ from anke.encryption.fields import (
     EncryptedTextField,
     encrypted_fields,
 )
-from anke.encryption.registry import subject_id_of
+from anke.encryption.registry import subject_field, subject_id_of
 
 
 class Tag(models.Model):
@@ -68,20 +68,28 @@ class CustomerQuerySet(ScopedQuerySet):
         The blind index narrows the table to a few candidates; decrypting them confirms the
         match (index tokens are short on purpose, so two values may share one). Candidates
         outside this queryset's scope are never decrypted.
+
+        Candidates are looked up by token alone, without the scope and the ordering (with them
+        SQLite plans the query on the owner index and reads every row of a rep's customers),
+        and only their ids leave that query; the scope then picks among them by primary key.
         """
         tokens = blind_index.tokens_for_search(group, value)
         found = set()
-        candidates = [
-            (field, model_queryset.filter(**{f"{field.name}_bidx__in": tokens}))
-            for model_queryset, model in ((self, Customer), (ContactPerson.objects.filter(
-                customer__in=self.values("pk")), ContactPerson))
-            for field in encrypted_fields(model) if field.index_group == group
-        ]
-        for field, queryset in candidates:
-            rows = list(queryset)
-            open_for_reading(actor, rows)  # compared here, never returned
-            found |= {subject_id_of(row) for row in rows
-                      if blind_index.canonical(group, getattr(row, field.attname)) == value}
+        for model in (Customer, ContactPerson):
+            for field in encrypted_fields(model):
+                if field.index_group != group:
+                    continue
+                candidates = dict(model.objects.filter(**{f"{field.name}_bidx__in": tokens})
+                                  .order_by().values_list("pk", subject_field(model)))
+                if not candidates:
+                    continue
+                # The scope applies in the query that fetches the rows to decrypt.
+                in_scope = self.filter(pk__in=set(candidates.values())).order_by()
+                rows = list(in_scope if model is Customer else model.objects.filter(
+                    pk__in=list(candidates), customer__in=in_scope.values("pk")).order_by())
+                open_for_reading(actor, rows)  # compared here, never returned
+                found |= {subject_id_of(row) for row in rows
+                          if blind_index.canonical(group, getattr(row, field.attname)) == value}
         return self.filter(pk__in=found)
 
 
