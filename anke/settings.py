@@ -204,6 +204,23 @@ if not 8 <= BLIND_INDEX_BITS <= 32:
 # Default region for phone numbers written without a country code.
 PHONE_DEFAULT_REGION = env.str("ANKE_PHONE_REGION", default="CN")
 
+# --- audit trail (docs/audit.md) -----------------------------------------------------------------
+# The checkpoint signing key lives outside the database; only the sealer opens it.
+AUDIT_SIGNING_KEY_FILE = env.str("ANKE_AUDIT_SIGNING_KEY_FILE",
+                                 default=str(VAR_DIR / "keys" / "audit-signing.json"))
+# Every signed checkpoint is also appended here (keep it on another disk or ship it off).
+AUDIT_CHECKPOINT_FILE = env.str("ANKE_AUDIT_CHECKPOINT_FILE",
+                                default=str(VAR_DIR / "audit" / "checkpoints.jsonl"))
+AUDIT_ORIGIN = env.str("ANKE_AUDIT_ORIGIN", default="anke")
+# Sealed events as JSON lines for a SIEM: a file and/or syslog ("/dev/log", "host:514").
+AUDIT_FORWARD_FILE = env.str("ANKE_AUDIT_FORWARD_FILE", default="")
+AUDIT_SYSLOG = env.str("ANKE_AUDIT_SYSLOG", default="")
+# China's Cybersecurity Law asks for network logs kept at least six months.
+AUDIT_RETENTION_DAYS = env.int("ANKE_AUDIT_RETENTION_DAYS", default=3 * 365)
+if AUDIT_RETENTION_DAYS < 183:
+    raise ImproperlyConfigured("ANKE_AUDIT_RETENTION_DAYS must be at least 183 (six months).")
+AUDIT_SEAL_INTERVAL = env.float("ANKE_AUDIT_SEAL_INTERVAL", default=2.0)
+
 # --- static files -------------------------------------------------------------------------------
 STATIC_URL = "/static/"
 STATIC_ROOT = VAR_DIR / "static"

@@ -9,6 +9,7 @@ Checks that may refuse run *before* the transaction opens, so the audited refusa
 back with it; callers pass ``after_save`` hooks instead of wrapping these helpers in a transaction.
 """
 
+import json
 from collections.abc import Iterable
 
 from django.core.exceptions import ValidationError
@@ -20,17 +21,33 @@ from anke.audit.catalogue import Event, Outcome
 from anke.audit.recorder import record, record_each
 from anke.core.context import Actor
 from anke.core.errors import ActionDenied, NotVisible, StaleVersion
-from anke.encryption.datakeys import lock_subjects_of, open_for_reading, prepare_writes
+from anke.encryption import envelope
+from anke.encryption.datakeys import (
+    SubjectErased,
+    lock_subject_keys,
+    lock_subjects_of,
+    open_for_reading,
+    prepare_writes,
+)
+from anke.encryption.registry import subject_id_of
 
 
 def object_type_of(model) -> str:
     return model._meta.model_name
 
 
+def customers_of(objects: Iterable) -> set:
+    """The customers whose data these records are (the records themselves for customers)."""
+    return {subject_id_of(obj) for obj in objects}
+
+
 def deny(actor: Actor, event: Event, model, object_ids: Iterable, reason: str):
     """Record a refusal (outside any transaction that would roll it back) and raise it."""
+    object_ids = list(object_ids)
+    # An attempt on a customer's own id is part of that customer's access history.
+    customers = object_ids if model._meta.label == "customers.Customer" else ()
     record(actor, event, object_type=object_type_of(model), object_ids=object_ids,
-           outcome=Outcome.DENIED, reason=reason)
+           outcome=Outcome.DENIED, reason=reason, customers=customers)
     if reason == "not_visible":
         raise NotVisible()
     raise ActionDenied()
@@ -162,7 +179,8 @@ def create_children(actor: Actor, parents: models.QuerySet, model, rows: list[di
         model.objects.bulk_create(objects, batch_size=500)
         record_each(actor, event, object_type=object_type_of(model),
                     object_ids=[obj.pk for obj in objects],
-                    fields=[name for name in allowed])
+                    fields=[name for name in allowed],
+                    customers=[subject_id_of(obj) for obj in objects])
     return objects
 
 
@@ -174,8 +192,33 @@ def audit_read(actor: Actor, event: Event, model, objects: Iterable, *,
     """
     objects = list(objects)
     record(actor, event, object_type=object_type_of(model),
-           object_ids=[obj.pk for obj in objects], fields=fields, reason=reason)
+           object_ids=[obj.pk for obj in objects], fields=fields, reason=reason,
+           customers=customers_of(objects))
     open_for_reading(actor, objects)
+
+
+def detail_aad(subject_id, event: Event, request_id: str) -> bytes:
+    return f"anke/audit-detail/v1|{subject_id}|{Event(event).value}|{request_id}".encode()
+
+
+def sealed_change(actor: Actor, event: Event, obj, before: dict) -> str:
+    """The changed fields' old and new values, sealed under the customer's data key for the
+    trail (the change history), or "" when nothing changed or the customer is erased."""
+    if not before:
+        return ""
+    subject = str(subject_id_of(obj))
+    try:
+        version, key = lock_subject_keys([subject])[subject]
+    except SubjectErased:
+        return ""
+    change = {name: [_plain(old), _plain(_value(obj, name))] for name, old in before.items()}
+    payload = json.dumps(change, sort_keys=True, ensure_ascii=False).encode()
+    return envelope.to_text(envelope.seal(key, version, payload,
+                                          detail_aad(subject, event, actor.request_id)))
+
+
+def _plain(value):
+    return value if value is None or isinstance(value, (bool, int, str)) else str(value)
 
 
 def check_fields(model, data: dict, allowed: Iterable[str]) -> None:
@@ -195,7 +238,7 @@ def save_new(actor: Actor, obj: models.Model, event: Event, *, exclude_clean=())
     obj.save(force_insert=True)
     fields = [f.name for f in obj._meta.concrete_fields if f.editable and not f.primary_key]
     record(actor, event, object_type=object_type_of(type(obj)), object_ids=[obj.pk],
-           fields=fields)
+           fields=fields, customers=customers_of([obj]))
     return obj
 
 
@@ -231,13 +274,15 @@ def update_object(actor: Actor, queryset: models.QuerySet, pk, *, changes: dict,
         changed = sorted(name for name in changes if _value(obj, name) != before[name])
         if before_save:
             before_save(obj, changed)
+        fields = [obj._meta.get_field(n) for n in changed]
+        update_fields = [f.name for f in fields if f.concrete and not f.many_to_many]
         if changed:
             obj.version += 1
-            fields = [obj._meta.get_field(n) for n in changed]
-            update_fields = [f.name for f in fields if f.concrete and not f.many_to_many]
             obj.save(update_fields=[*update_fields, "version", "updated_at"])
         record(actor, event, object_type=object_type_of(type(obj)), object_ids=[obj.pk],
-               fields=changed)
+               fields=changed, customers=customers_of([obj]),
+               detail=sealed_change(actor, event, obj,
+                                    {n: before[n] for n in update_fields if n in before}))
         if after_save:
             after_save(obj)
     return obj
@@ -251,7 +296,8 @@ def delete_object(actor: Actor, queryset: models.QuerySet, pk, *, event: Event,
         obj = _locked(queryset.visible_to(actor.user, "delete"), pk)
         if version is not None and obj.version != version:
             raise StaleVersion(obj.version)
-        record(actor, event, object_type=object_type_of(type(obj)), object_ids=[obj.pk])
+        record(actor, event, object_type=object_type_of(type(obj)), object_ids=[obj.pk],
+               customers=customers_of([obj]))
         obj.delete()
         if after_delete:
             after_delete(obj)

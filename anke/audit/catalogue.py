@@ -56,6 +56,11 @@ class Event(models.TextChoices):
     KEY_ROTATE_MASTER = "key.rotate_master", _("rotated the master key")
     KEY_ROTATE_DATA = "key.rotate_data", _("rotated data and blind-index keys")
     KEY_VERIFY = "key.verify", _("decrypted every value to verify the keys")
+    AUDIT_LIST = "audit.list", _("searched the audit trail")
+    AUDIT_EXPORT = "audit.export", _("exported audit events")
+    AUDIT_VERIFY = "audit.verify", _("verified the audit trail")
+    AUDIT_PRUNE = "audit.prune", _("pruned audit events past their retention")
+    AUDIT_SIGNING_KEY = "audit.signing_key", _("started signing checkpoints with a new key")
 
 
 class Outcome(models.TextChoices):

@@ -1,18 +1,26 @@
-"""The audit trail: who did what to which records, from where, and whether it was allowed."""
+"""The audit trail: who did what to which records, from where, and whether it was allowed.
+
+Events are appended by ``record()`` in the transaction of what they record. The sealer later
+gives each one a gap-free leaf index in sealing order, its leaf hash, and signs checkpoints over
+the Merkle tree of all sealed events (docs/audit.md). Sealed rows never change again: on
+PostgreSQL a trigger refuses it, and everywhere ``anke audit verify`` detects it.
+"""
 
 from django.conf import settings
 from django.db import models
+from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
-from anke.audit.catalogue import Event, Outcome
+from anke.audit.catalogue import Outcome
 
 
 class AuditEvent(models.Model):
     """One recorded action. Names objects by id and fields by name, never by value."""
 
     at = models.DateTimeField(_("time"), auto_now_add=True, db_index=True)
+    # DO_NOTHING: deleting a user must not rewrite the events that name them.
     actor = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+",
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.DO_NOTHING, related_name="+",
         db_constraint=False, verbose_name=_("actor"),
     )
     # Kept beside the foreign key so the event still names the actor if the user row goes.
@@ -24,19 +32,89 @@ class AuditEvent(models.Model):
     ip = models.GenericIPAddressField(_("IP address"), null=True, blank=True)
     user_agent = models.CharField(_("user agent"), max_length=300, blank=True)
     request_id = models.CharField(_("request id"), max_length=32, blank=True, db_index=True)
-    action = models.CharField(_("action"), max_length=50, choices=Event.choices, db_index=True)
+    # Validated against the catalogue by record(); no choices, so a new entry needs no migration.
+    action = models.CharField(_("action"), max_length=50, db_index=True)
     object_type = models.CharField(_("object type"), max_length=50, blank=True)
     object_ids = models.JSONField(_("object ids"), default=list)
+    # The customers whose data the event touched (for "who accessed this customer").
+    customer_ids = models.JSONField(_("customers"), default=list)
     fields = models.JSONField(_("fields"), default=list)
     outcome = models.CharField(_("outcome"), max_length=10, choices=Outcome.choices,
                                default=Outcome.ALLOWED)
     reason = models.CharField(_("reason"), max_length=500, blank=True)
+    # Values that must be kept (a change's before and after) sealed under the customer's data
+    # key: the hash covers the ciphertext, so crypto-shredding leaves the trail verifiable.
+    detail = models.TextField(_("detail"), blank=True)
+    leaf_index = models.BigIntegerField(_("sequence number"), null=True, blank=True, unique=True)
+    leaf_hash = models.BinaryField(null=True, blank=True)
 
     class Meta:
         ordering = ["id"]
         verbose_name = _("audit event")
         verbose_name_plural = _("audit events")
-        indexes = [models.Index(fields=["actor", "at"])]
+        indexes = [
+            models.Index(fields=["actor", "at"]),
+            models.Index(fields=["id"], condition=Q(leaf_index__isnull=True),
+                         name="audit_event_unsealed"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.at:%Y-%m-%d %H:%M:%S} {self.actor_username} {self.action} {self.outcome}"
+
+
+class EventCustomer(models.Model):
+    """Index from a customer to the events naming it; the event's own ``customer_ids`` (sealed)
+    are the truth, and the viewer shows only events whose sealed list names the customer."""
+
+    event_id = models.BigIntegerField()
+    customer_id = models.UUIDField()
+
+    class Meta:
+        indexes = [models.Index(fields=["customer_id", "event_id"])]
+
+    def __str__(self) -> str:
+        return f"{self.customer_id} ← {self.event_id}"
+
+
+class Checkpoint(models.Model):
+    """A signed statement of the tree: its size and root hash at a time."""
+
+    size = models.BigIntegerField(unique=True)
+    root = models.BinaryField()
+    at = models.CharField(max_length=40)  # exactly as signed (ISO 8601, UTC)
+    origin = models.CharField(max_length=100)
+    key_id = models.CharField(max_length=16)
+    signature = models.BinaryField()
+
+    class Meta:
+        ordering = ["size"]
+
+    def __str__(self) -> str:
+        return f"checkpoint {self.size}"
+
+
+class SealState(models.Model):
+    """The sealer's position (one row): the tree's size and frontier, and how far forwarding
+    to the SIEM got. Locked by each sealing transaction, so two sealers never fork."""
+
+    size = models.BigIntegerField(default=0)
+    frontier = models.JSONField(default=list)  # hex hashes of the perfect subtrees
+    forwarded = models.BigIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"sealed {self.size}"
+
+
+class PrunePoint(models.Model):
+    """Where retention cut the trail: events below ``size`` are gone; ``frontier`` (which must
+    fold to the signed root of the checkpoint at ``size``) lets later checkpoints verify."""
+
+    size = models.BigIntegerField(unique=True)
+    frontier = models.JSONField()
+    at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["size"]
+
+    def __str__(self) -> str:
+        return f"pruned below {self.size}"

@@ -8,12 +8,12 @@ from collections.abc import Iterable
 
 from anke.access.policy import roles_of
 from anke.audit.catalogue import Event, Outcome
-from anke.audit.models import AuditEvent
+from anke.audit.models import AuditEvent, EventCustomer
 from anke.core.context import Actor
 
 
 def _event(actor: Actor, event: Event, object_type: str, object_ids: Iterable, fields: Iterable,
-           outcome: Outcome, reason: str) -> AuditEvent:
+           outcome: Outcome, reason: str, customers: Iterable, detail: str) -> AuditEvent:
     user = actor.user if getattr(actor.user, "pk", None) else None
     return AuditEvent(
         actor=user,
@@ -25,29 +25,48 @@ def _event(actor: Actor, event: Event, object_type: str, object_ids: Iterable, f
         ip=actor.ip,
         user_agent=actor.user_agent,
         request_id=actor.request_id,
-        action=Event(event),
+        action=Event(event).value,
         object_type=object_type,
         object_ids=[str(i) for i in object_ids],
+        customer_ids=sorted({str(c) for c in customers}),
         fields=sorted(fields),
-        outcome=Outcome(outcome),
+        outcome=Outcome(outcome).value,
         reason=reason[:500],
+        detail=detail,
     )
 
 
+def _index_customers(events: list[AuditEvent]) -> None:
+    EventCustomer.objects.bulk_create(
+        [EventCustomer(event_id=e.pk, customer_id=c) for e in events for c in e.customer_ids],
+        batch_size=500)
+
+
 def record(actor: Actor, event: Event, *, object_type: str = "", object_ids: Iterable = (),
-           fields: Iterable[str] = (), outcome: Outcome = Outcome.ALLOWED,
-           reason: str = "") -> AuditEvent:
-    audit_event = _event(actor, event, object_type, object_ids, fields, outcome, reason)
+           fields: Iterable[str] = (), outcome: Outcome = Outcome.ALLOWED, reason: str = "",
+           customers: Iterable = (), detail: str = "") -> AuditEvent:
+    """Append one event. ``customers`` names whose data it touched; ``detail`` is a value
+    already sealed under that customer's data key (never clear personal data)."""
+    audit_event = _event(actor, event, object_type, object_ids, fields, outcome, reason,
+                         customers, detail)
     audit_event.save(force_insert=True)
+    if audit_event.customer_ids:
+        _index_customers([audit_event])
     return audit_event
 
 
 def record_each(actor: Actor, event: Event, *, object_type: str, object_ids: Iterable,
-                fields: Iterable[str] = ()) -> None:
-    """One event per object, written in one statement (bulk creation, demo load, import)."""
+                fields: Iterable[str] = (), customers: Iterable | None = None) -> None:
+    """One event per object, written in one statement (bulk creation, demo load, import).
+    ``customers``, if given, runs beside ``object_ids``: the customer of each object."""
     fields = list(fields)
-    AuditEvent.objects.bulk_create(
-        [_event(actor, event, object_type, [oid], fields, Outcome.ALLOWED, "")
-         for oid in object_ids],
+    object_ids = list(object_ids)
+    customers = list(customers) if customers is not None else [None] * len(object_ids)
+    events = AuditEvent.objects.bulk_create(
+        [_event(actor, event, object_type, [oid], fields, Outcome.ALLOWED, "",
+                [customer] if customer else [], "")
+         for oid, customer in zip(object_ids, customers, strict=True)],
         batch_size=500,
     )
+    if any(customers):
+        _index_customers(events)  # SQLite ≥ 3.35 and PostgreSQL return the new ids

@@ -197,7 +197,8 @@ def shred_customer(actor: Actor, pk, *, reason: str) -> bool:
             model.objects.filter(**{lookup: pk}).update(
                 **{field.name: None for field in index_fields(model)})
         record(actor, Event.CUSTOMER_SHRED, object_type="customer", object_ids=[pk],
-               fields=[f.name for f in encrypted_fields(Customer)], reason=reason)
+               fields=[f.name for f in encrypted_fields(Customer)], reason=reason,
+               customers=[pk])
     return destroyed > 0
 
 

@@ -177,7 +177,7 @@ class EncryptedMixin:
         if reason != Unreadable.ERASED:
             record(keys.actor, Event.DATA_UNREADABLE, object_type=obj._meta.model_name,
                    object_ids=[obj.pk], fields=[self.name], outcome=Outcome.ERROR,
-                   reason=reason)
+                   reason=reason, customers=[subject_id_of(obj)])
         return Unreadable(reason, sealed)
 
     def _decrypt(self, keys, obj, sealed: Sealed):

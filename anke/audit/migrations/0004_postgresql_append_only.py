@@ -1,0 +1,54 @@
+"""On PostgreSQL, sealed audit rows and checkpoints cannot be changed or deleted.
+
+A sealed event may not change at all; an unsealed one only gains its leaf index and hash (the
+sealer's one UPDATE). Deletion is refused unless the transaction set ``anke.audit_prune`` (the
+retention job, run under the owner role; docs/audit.md shows a web role that may only INSERT and
+SELECT, so it could not delete even then). SQLite has no roles: there ``anke audit verify``
+detects what a trigger could not prevent.
+"""
+
+from django.db import migrations
+
+CREATE = """
+CREATE OR REPLACE FUNCTION anke_audit_append_only() RETURNS trigger AS $$
+BEGIN
+    IF TG_OP = 'DELETE' THEN
+        IF coalesce(current_setting('anke.audit_prune', true), '') = 'on' THEN
+            RETURN OLD;
+        END IF;
+        RAISE EXCEPTION 'anke: % rows are append-only', TG_TABLE_NAME
+            USING ERRCODE = 'insufficient_privilege';
+    END IF;
+    IF TG_TABLE_NAME = 'audit_auditevent' AND OLD.leaf_index IS NULL
+            AND (to_jsonb(NEW) - 'leaf_index' - 'leaf_hash')
+                = (to_jsonb(OLD) - 'leaf_index' - 'leaf_hash') THEN
+        RETURN NEW;
+    END IF;
+    RAISE EXCEPTION 'anke: % rows are append-only', TG_TABLE_NAME
+        USING ERRCODE = 'insufficient_privilege';
+END;
+$$ LANGUAGE plpgsql;
+CREATE TRIGGER audit_event_append_only BEFORE UPDATE OR DELETE ON audit_auditevent
+    FOR EACH ROW EXECUTE FUNCTION anke_audit_append_only();
+CREATE TRIGGER audit_checkpoint_append_only BEFORE UPDATE OR DELETE ON audit_checkpoint
+    FOR EACH ROW EXECUTE FUNCTION anke_audit_append_only();
+"""
+
+DROP = """
+DROP TRIGGER IF EXISTS audit_event_append_only ON audit_auditevent;
+DROP TRIGGER IF EXISTS audit_checkpoint_append_only ON audit_checkpoint;
+DROP FUNCTION IF EXISTS anke_audit_append_only();
+"""
+
+
+def _on_postgresql(sql):
+    def run(apps, schema_editor):
+        if schema_editor.connection.vendor == "postgresql":
+            schema_editor.execute(sql)
+    return run
+
+
+class Migration(migrations.Migration):
+    dependencies = [("audit", "0003_trail_sealing")]
+
+    operations = [migrations.RunPython(_on_postgresql(CREATE), _on_postgresql(DROP))]

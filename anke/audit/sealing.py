@@ -1,0 +1,230 @@
+"""The sealer: gap-free leaf indexes in sealing order, the Merkle tree, signed checkpoints.
+
+One sealing transaction locks the single ``SealState`` row, takes the oldest unsealed events,
+gives them the next leaf indexes, stores their leaf hashes and signs a checkpoint of the new tree.
+Two sealers queue on that lock, so the history never forks; an event whose transaction commits
+late is simply sealed in a later batch. Afterwards checkpoints are appended to a file outside the
+database (and syslog), and sealed events are forwarded to a SIEM if configured.
+"""
+
+import base64
+import datetime
+import fcntl
+import json
+import logging.handlers
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from django.conf import settings
+from django.db import IntegrityError, connection, transaction
+from django.utils import timezone
+
+from anke.audit.models import AuditEvent, Checkpoint, SealState
+from anke.audit.offline import Frontier, canonical_json, checkpoint_message, leaf_hash
+from anke.audit.signing import SigningKey, active_signing_key
+
+# The columns a leaf hash covers, in the order ``values_list`` returns them.
+DOCUMENT_COLUMNS = (
+    "id", "at", "actor_id", "actor_username", "roles", "auth_method", "session_ref", "token_id",
+    "ip", "user_agent", "request_id", "action", "object_type", "object_ids", "customer_ids",
+    "fields", "outcome", "reason", "detail",
+)
+BATCH = 5000
+
+
+class SealStateCorrupt(Exception):
+    """The stored tree state does not match the last signed checkpoint: refuse to extend it."""
+
+
+def utc_text(moment: datetime.datetime) -> str:
+    return moment.astimezone(datetime.UTC).isoformat(timespec="microseconds")
+
+
+def document(seq: int, values: tuple) -> dict:
+    """An event row (``DOCUMENT_COLUMNS`` values) as the JSON its leaf hash covers."""
+    doc = dict(zip(DOCUMENT_COLUMNS, values, strict=True))
+    doc["seq"] = seq
+    doc["at"] = utc_text(doc["at"])
+    doc["ip"] = None if doc["ip"] is None else str(doc["ip"])
+    return doc
+
+
+def event_leaf(seq: int, values: tuple) -> bytes:
+    return leaf_hash(canonical_json(document(seq, values)))
+
+
+def checkpoint_document(checkpoint: Checkpoint) -> dict:
+    """A checkpoint as files, syslog, bundles and auditors see it."""
+    return {"origin": checkpoint.origin, "size": checkpoint.size,
+            "root": base64.b64encode(bytes(checkpoint.root)).decode(), "at": checkpoint.at,
+            "key_id": checkpoint.key_id,
+            "signature": base64.b64encode(bytes(checkpoint.signature)).decode()}
+
+
+@dataclass
+class SealResult:
+    sealed: int
+    size: int
+
+
+def _locked_state() -> SealState:
+    try:
+        return SealState.objects.select_for_update().get(pk=1)
+    except SealState.DoesNotExist:
+        try:
+            with transaction.atomic():
+                SealState.objects.create(pk=1)
+        except IntegrityError:
+            pass  # another sealer created it first
+        return SealState.objects.select_for_update().get(pk=1)
+
+
+def _checked_frontier(state: SealState) -> Frontier:
+    frontier = Frontier(state.size, [bytes.fromhex(h) for h in state.frontier])
+    last = Checkpoint.objects.order_by("-size").first()
+    last_size, last_root = (last.size, bytes(last.root)) if last else (0, frontier.root())
+    if last_size != state.size or last_root != frontier.root():
+        raise SealStateCorrupt(
+            f"the sealer's state (size {state.size}) does not match the last signed "
+            f"checkpoint (size {last_size}); run `anke audit verify`")
+    return frontier
+
+
+def _assign(rows: list[tuple[int, int, bytes]]) -> None:
+    """Set leaf index and hash of many events in one statement."""
+    table = connection.ops.quote_name(AuditEvent._meta.db_table)
+    values = ",".join(["(%s,%s,%s)"] * len(rows))
+    params = [p for row in rows for p in row]
+    if connection.vendor == "postgresql":
+        sql = (f"UPDATE {table} AS e SET leaf_index = v.seq, leaf_hash = v.hash "  # noqa: S608
+               f"FROM (VALUES {values}) AS v(id, seq, hash) WHERE e.id = v.id")
+    else:
+        sql = (f"UPDATE {table} SET leaf_index = v.column2, leaf_hash = v.column3 "  # noqa: S608
+               f"FROM (VALUES {values}) AS v WHERE {table}.id = v.column1")
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+
+
+def _sign(key: SigningKey, size: int, root: bytes) -> Checkpoint:
+    at = utc_text(timezone.now())
+    origin = settings.AUDIT_ORIGIN
+    return Checkpoint.objects.create(
+        size=size, root=root, at=at, origin=origin, key_id=key.key_id,
+        signature=key.sign(checkpoint_message(origin, size, root, at)))
+
+
+def _seal_batch(key: SigningKey, batch: int) -> int:
+    with transaction.atomic():
+        state = _locked_state()
+        frontier = _checked_frontier(state)
+        rows = list(AuditEvent.objects.filter(leaf_index__isnull=True).order_by("id")
+                    .values_list(*DOCUMENT_COLUMNS)[:batch])
+        if not rows:
+            return 0
+        assigned = []
+        for values in rows:
+            seq = frontier.size
+            leaf = event_leaf(seq, values)
+            frontier.append(leaf)
+            assigned.append((values[0], seq, leaf))
+        _assign(assigned)
+        state.size, state.frontier = frontier.size, [h.hex() for h in frontier.hashes]
+        state.save(update_fields=["size", "frontier"])
+        _sign(key, frontier.size, frontier.root())
+    return len(rows)
+
+
+def seal_pending(*, batch: int = BATCH) -> SealResult:
+    """Seal every event committed so far, one signed checkpoint per batch, then publish."""
+    key = active_signing_key()
+    sealed = 0
+    while count := _seal_batch(key, batch):
+        sealed += count
+    publish_checkpoints()
+    forward_sealed()
+    size = SealState.objects.filter(pk=1).values_list("size", flat=True).first() or 0
+    return SealResult(sealed, size)
+
+
+# --- copies outside the database ----------------------------------------------------------------
+
+def _syslog() -> logging.Logger | None:
+    address = settings.AUDIT_SYSLOG
+    if not address:
+        return None
+    logger = logging.getLogger("anke.audit.syslog")
+    if not logger.handlers:
+        host, _sep, port = address.rpartition(":")
+        target = address if address.startswith("/") else (host, int(port or 514))
+        logger.addHandler(logging.handlers.SysLogHandler(address=target))
+        logger.propagate = False
+        logger.setLevel(logging.INFO)
+    return logger
+
+
+def last_line(path: Path) -> str:
+    """The file's last non-empty line, read from its end (the file only grows)."""
+    with path.open("rb") as handle:
+        handle.seek(0, os.SEEK_END)
+        end = handle.tell()
+        chunk, position = b"", end
+        while position > 0 and chunk.count(b"\n") < 2:
+            position = max(0, position - 4096)
+            handle.seek(position)
+            chunk = handle.read(end - position)
+    lines = [line for line in chunk.split(b"\n") if line.strip()]
+    return lines[-1].decode() if lines else ""
+
+
+def _append_lines(path: Path, lines: list[str]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a", encoding="utf-8") as out:
+        out.write("".join(f"{line}\n" for line in lines))
+        out.flush()
+        os.fsync(out.fileno())
+
+
+def publish_checkpoints() -> int:
+    """Append the checkpoints the file does not have yet (after a crash too); returns how many."""
+    path = Path(settings.AUDIT_CHECKPOINT_FILE)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.with_name(path.name + ".lock"), "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        known = 0
+        if path.exists() and (last := last_line(path)):
+            known = int(json.loads(last)["size"])
+        new = [canonical_json(checkpoint_document(c)).decode()
+               for c in Checkpoint.objects.filter(size__gt=known).order_by("size")]
+        if new:
+            _append_lines(path, new)
+            if logger := _syslog():
+                for line in new:
+                    logger.info("anke-audit-checkpoint %s", line)
+    return len(new)
+
+
+def forward_sealed(batch: int = BATCH) -> int:
+    """Send sealed events to the SIEM file/syslog, at least once each, in sequence order."""
+    target = settings.AUDIT_FORWARD_FILE
+    logger = _syslog()
+    if not target and not logger:
+        return 0
+    sent = 0
+    while True:
+        with transaction.atomic():
+            state = _locked_state()
+            rows = list(AuditEvent.objects.filter(leaf_index__gte=state.forwarded)
+                        .order_by("leaf_index").values_list("leaf_index", *DOCUMENT_COLUMNS)
+                        [:batch])
+            if not rows:
+                return sent
+            lines = [canonical_json(document(row[0], row[1:])).decode() for row in rows]
+            if target:
+                _append_lines(Path(target), lines)
+            if logger:
+                for line in lines:
+                    logger.info("anke-audit-event %s", line)
+            state.forwarded = rows[-1][0] + 1
+            state.save(update_fields=["forwarded"])
+            sent += len(rows)

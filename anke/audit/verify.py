@@ -1,0 +1,143 @@
+"""``anke audit verify``: recompute the whole trail and compare it with what was signed.
+
+Every sealed event's leaf hash is recomputed from its columns and compared with the hash stored
+at sealing (an edited row is named exactly), leaf indexes must run without gaps (a deleted row),
+the tree must reach the signed root at every checkpoint (a row edited together with its stored
+hash), no checkpoint may claim more events than exist (a truncated tail), every signature must
+verify under a trusted key (a forged checkpoint), and the checkpoint file outside the database
+must agree with the database (checkpoints deleted along with the tail).
+"""
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from django.conf import settings
+
+from anke.audit.models import AuditEvent, Checkpoint, PrunePoint
+from anke.audit.offline import Frontier, signature_valid
+from anke.audit.sealing import DOCUMENT_COLUMNS, checkpoint_document, event_leaf
+from anke.audit.signing import trusted_public_keys
+
+
+@dataclass(order=True)
+class Problem:
+    seq: int
+    message: str
+
+
+@dataclass
+class Report:
+    problems: list[Problem] = field(default_factory=list)
+    sealed: int = 0
+    pending: int = 0
+    checkpoints: int = 0
+    pruned_below: int = 0
+
+    @property
+    def intact(self) -> bool:
+        return not self.problems
+
+    @property
+    def first_bad(self) -> int | None:
+        return min(self.problems).seq if self.problems else None
+
+
+def verify_trail(public_keys: list[str] = (), checkpoint_file: str | None = None) -> Report:
+    report = Report()
+    keys = trusted_public_keys(list(public_keys))
+    checkpoints = list(Checkpoint.objects.order_by("size"))
+    report.checkpoints = len(checkpoints)
+    previous = 0
+    for checkpoint in checkpoints:
+        if not signature_valid(checkpoint_document(checkpoint), keys):
+            report.problems.append(Problem(previous, (
+                f"checkpoint at size {checkpoint.size}: the signature does not verify under a "
+                f"trusted key (key id {checkpoint.key_id})")))
+        previous = checkpoint.size
+    frontier = _start(report, checkpoints)
+    _walk_events(report, frontier, checkpoints)
+    report.pending = AuditEvent.objects.filter(leaf_index__isnull=True).count()
+    _compare_file(report, checkpoints, keys,
+                  Path(checkpoint_file or settings.AUDIT_CHECKPOINT_FILE))
+    report.problems.sort()
+    return report
+
+
+def _start(report: Report, checkpoints: list[Checkpoint]) -> Frontier:
+    """The empty tree, or the frontier retention left, checked against its signed root."""
+    prune = PrunePoint.objects.order_by("-size").first()
+    if prune is None:
+        return Frontier()
+    report.pruned_below = prune.size
+    frontier = Frontier(prune.size, [bytes.fromhex(h) for h in prune.frontier])
+    signed = next((c for c in checkpoints if c.size == prune.size), None)
+    if signed is None or bytes(signed.root) != frontier.root():
+        report.problems.append(Problem(prune.size, (
+            f"the retention prune point at size {prune.size} does not match a signed checkpoint")))
+    return frontier
+
+
+def _walk_events(report: Report, frontier: Frontier, checkpoints: list[Checkpoint]) -> None:
+    ahead = [c for c in checkpoints if c.size > frontier.size]
+    covered = frontier.size  # the first sequence number the next checkpoint newly covers
+    expected, tree_whole = frontier.size, True
+    rows = (AuditEvent.objects.filter(leaf_index__gte=frontier.size).order_by("leaf_index")
+            .values_list("leaf_index", "leaf_hash", *DOCUMENT_COLUMNS).iterator(chunk_size=5000))
+    for seq, stored, *values in rows:
+        if seq != expected:
+            report.problems.append(Problem(expected, (
+                f"events {expected}–{seq - 1} are missing (deleted after sealing)")))
+            tree_whole = False  # later roots cannot be recomputed; say so once, above
+        leaf = event_leaf(seq, tuple(values))
+        if stored is None or bytes(stored) != leaf:
+            report.problems.append(Problem(seq, (
+                f"event {seq} (id {values[0]}) was changed after sealing")))
+        expected = seq + 1
+        report.sealed += 1
+        if not tree_whole:
+            continue
+        frontier.append(leaf)
+        while ahead and ahead[0].size == frontier.size:
+            checkpoint = ahead.pop(0)
+            if bytes(checkpoint.root) != frontier.root():
+                report.problems.append(Problem(covered, (
+                    f"events {covered}–{checkpoint.size - 1} do not hash to the root signed at "
+                    f"size {checkpoint.size}")))
+            covered = checkpoint.size
+    last = checkpoints[-1].size if checkpoints else 0
+    if last > expected:
+        report.problems.append(Problem(expected, (
+            f"the trail is truncated: a checkpoint covers {last} events, "
+            f"only {expected} are present")))
+
+
+def _compare_file(report: Report, checkpoints: list[Checkpoint], keys: dict[str, bytes],
+                  path: Path) -> None:
+    """The copy outside the database: same roots, nothing it has that the database lost."""
+    if not path.exists():
+        if checkpoints:
+            report.problems.append(Problem(0, f"the checkpoint file {path} is missing"))
+        return
+    in_database = {c.size: c for c in checkpoints}
+    last = checkpoints[-1].size if checkpoints else 0
+    with path.open(encoding="utf-8") as lines:
+        for number, line in enumerate(lines, start=1):
+            if not line.strip():
+                continue
+            try:
+                copy = json.loads(line)
+                size = int(copy["size"])
+            except (ValueError, KeyError, TypeError):
+                report.problems.append(Problem(0, f"{path}:{number} is not a checkpoint"))
+                continue
+            if not signature_valid(copy, keys):
+                continue  # a forged line in the file proves nothing either way
+            mine = in_database.get(size)
+            if mine is None:
+                # Checkpoints past the database's last one were deleted with the tail.
+                report.problems.append(Problem(min(size, last), (
+                    f"the checkpoint of size {size} in {path} is missing from the database")))
+            elif checkpoint_document(mine)["root"] != copy["root"]:
+                report.problems.append(Problem(0, (
+                    f"the checkpoint of size {size} differs from its copy in {path}")))
