@@ -55,11 +55,17 @@ def unwrap(row: DataKey) -> bytes:
         raise Unopenable("erased")
     try:
         kek = keyring().key(MASTER, row.kek_version)
-        return envelope.open_sealed(
-            kek, envelope.from_text(row.wrapped),
-            envelope.dek_aad(row.subject_id, row.version, row.kek_version))
     except UnknownKeyVersion:
         raise Unopenable("missing_key") from None
+    return open_wrapped(kek, row.subject_id, row.version, row.kek_version, row.wrapped)
+
+
+def open_wrapped(kek: bytes, subject_id, version: int, kek_version: int, wrapped: str) -> bytes:
+    """The data key of a key row's values, with its master key ``kek`` in hand (batches of
+    rows read as values, not as model instances, use it directly)."""
+    try:
+        return envelope.open_sealed(kek, envelope.from_text(wrapped),
+                                    envelope.dek_aad(subject_id, version, kek_version))
     except envelope.IntegrityFailure:
         raise Unopenable("integrity") from None
 

@@ -29,7 +29,7 @@ from anke.encryption.datakeys import (
     ReadKeys,
     lock_subjects,
     new_data_key,
-    unwrap,
+    open_wrapped,
 )
 from anke.encryption.fields import (
     Unreadable,
@@ -104,6 +104,7 @@ def rotate_master(actor, *, batch: int = 2000,
     target_key = ring.key(MASTER, target)
     total = run.done + pending_master(target).count()
     for old in sorted(v for v in ring.versions(MASTER) if v != target):
+        old_key = ring.key(MASTER, old)
         while True:
             with transaction.atomic():
                 pending = DataKey.objects.filter(status=DataKey.Status.ACTIVE, kek_version=old)
@@ -111,13 +112,17 @@ def rotate_master(actor, *, batch: int = 2000,
                 if not ids:
                     break
                 # Locked in subject order, as every writer locks them (datakeys.lock_subjects).
+                # Read as values: building a model instance per key was most of the time.
                 rows = list(pending.filter(pk__in=ids).select_for_update()
-                            .order_by("subject_id"))
+                            .order_by("subject_id")
+                            .values_list("pk", "subject_id", "version", "wrapped"))
                 updates = []
-                for row in rows:
-                    blob = envelope.seal(target_key, target, unwrap(row),
-                                         envelope.dek_aad(row.subject_id, row.version, target))
-                    updates.append((target, envelope.to_text(blob), row.pk))
+                for pk, subject_id, version, wrapped in rows:
+                    subject = str(subject_id)
+                    dek = open_wrapped(old_key, subject, version, old, wrapped)
+                    blob = envelope.seal(target_key, target, dek,
+                                         envelope.dek_aad(subject, version, target))
+                    updates.append((target, envelope.to_text(blob), pk))
                 _update_many(DataKey, [DataKey._meta.get_field("kek_version"),
                                        DataKey._meta.get_field("wrapped")], updates)
                 run.done += len(rows)
