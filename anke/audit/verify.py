@@ -79,6 +79,12 @@ def _start(report: Report, checkpoints: list[Checkpoint]) -> Frontier:
 
 
 def _walk_events(report: Report, frontier: Frontier, checkpoints: list[Checkpoint]) -> None:
+    """Two trees side by side: of the recomputed leaf hashes (the events as they are now) and of
+    the hashes stored at sealing. Where the stored tree reaches a signed root, the stored hashes
+    are authentic and every event whose recomputed hash differs is named exactly; where even the
+    stored tree misses the root, the stored hashes were rewritten too and the checkpoint's range
+    is reported."""
+    stored_tree = Frontier(frontier.size, frontier.hashes)
     ahead = [c for c in checkpoints if c.size > frontier.size]
     covered = frontier.size  # the first sequence number the next checkpoint newly covers
     expected, tree_whole = frontier.size, True
@@ -90,7 +96,8 @@ def _walk_events(report: Report, frontier: Frontier, checkpoints: list[Checkpoin
                 f"events {expected}–{seq - 1} are missing (deleted after sealing)")))
             tree_whole = False  # later roots cannot be recomputed; say so once, above
         leaf = event_leaf(seq, tuple(values))
-        if stored is None or bytes(stored) != leaf:
+        stored = leaf if stored is None else bytes(stored)
+        if stored != leaf:
             report.problems.append(Problem(seq, (
                 f"event {seq} (id {values[0]}) was changed after sealing")))
         expected = seq + 1
@@ -98,12 +105,16 @@ def _walk_events(report: Report, frontier: Frontier, checkpoints: list[Checkpoin
         if not tree_whole:
             continue
         frontier.append(leaf)
+        stored_tree.append(stored)
         while ahead and ahead[0].size == frontier.size:
             checkpoint = ahead.pop(0)
-            if bytes(checkpoint.root) != frontier.root():
+            if bytes(checkpoint.root) != stored_tree.root():
+                # Every later root builds on this range, so they cannot be checked either.
+                later = " (later checkpoints build on it and are not checked)" if ahead else ""
                 report.problems.append(Problem(covered, (
                     f"events {covered}–{checkpoint.size - 1} do not hash to the root signed at "
-                    f"size {checkpoint.size}")))
+                    f"size {checkpoint.size}{later}")))
+                ahead = []
             covered = checkpoint.size
     last = checkpoints[-1].size if checkpoints else 0
     if last > expected:

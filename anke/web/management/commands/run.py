@@ -1,7 +1,9 @@
-"""``anke run``: migrate, load the demo on an empty database, print logins, serve with gunicorn."""
+"""``anke run``: migrate, load the demo on an empty database, print logins, start the audit
+sealer, serve with gunicorn."""
 
 import ipaddress
 import os
+import subprocess
 import sys
 
 from django.conf import settings
@@ -66,6 +68,10 @@ class Command(BaseCommand):
             return
         self.stdout.flush()
         sys.stdout.flush()
+        # The audit sealer runs beside the web workers and stops when they do (it watches this
+        # pid, which gunicorn keeps). In production it runs as its own service (docs/audit.md).
+        subprocess.Popen([sys.executable, "-m", "anke.cli", "audit", "seal", "--follow",  # noqa: S603
+                          "--parent-pid", str(os.getpid())])
         # Replace this process so gunicorn receives the signals (Ctrl-C, SIGTERM) directly.
         os.execv(sys.executable, [sys.executable, "-m", "gunicorn", "anke.wsgi:application",  # noqa: S606
                                   "--bind", bind, "--workers", str(workers),

@@ -1,0 +1,223 @@
+"""The sealer: gap-free sequence numbers, signed checkpoints, copies outside the database."""
+
+import base64
+import io
+import json
+import os
+import stat
+from pathlib import Path
+
+import pytest
+from django.core.management import call_command
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from anke.access.guarded import detail_aad
+from anke.audit.catalogue import Event
+from anke.audit.models import AuditEvent, Checkpoint, EventCustomer, SealState
+from anke.audit.offline import Frontier, signature_valid
+from anke.audit.recorder import record
+from anke.audit.sealing import (
+    DOCUMENT_COLUMNS,
+    SealStateCorrupt,
+    checkpoint_document,
+    event_leaf,
+    forward_sealed,
+    seal_pending,
+)
+from anke.audit.signing import SigningKeyError, signing_keys, trusted_public_keys
+from anke.audit.verify import verify_trail
+from anke.core.context import Actor
+from anke.customers.actions import shred_customer, update_customer
+from anke.encryption import envelope
+from anke.encryption.datakeys import lock_subject_keys
+from tests.audit.conftest import tamper
+from tests.personas import actor, customer_of
+
+OPERATOR = Actor.system()
+pytestmark = pytest.mark.django_db
+
+
+def events(n: int, event=Event.KEY_VERIFY):
+    return [record(OPERATOR, event, object_type="test", object_ids=[i]) for i in range(n)]
+
+
+def test_sealing_numbers_events_in_id_order_without_gaps_and_signs_the_tree():
+    written = events(7)
+    result = seal_pending()
+    assert (result.sealed, result.size) == (7, 7)
+    sealed = list(AuditEvent.objects.order_by("id").values_list("id", "leaf_index"))
+    assert sealed == [(e.pk, i) for i, e in enumerate(written)]
+    checkpoint = Checkpoint.objects.get()
+    assert checkpoint.size == 7
+    assert signature_valid(checkpoint_document(checkpoint), trusted_public_keys())
+    frontier = Frontier()
+    for row in AuditEvent.objects.order_by("leaf_index"):
+        frontier.append(bytes(row.leaf_hash))
+    assert bytes(checkpoint.root) == frontier.root()
+
+
+def test_a_second_pass_continues_the_same_tree_and_an_empty_pass_signs_nothing():
+    events(3)
+    seal_pending()
+    late = events(2)
+    assert seal_pending().sealed == 2
+    assert [e.leaf_index for e in AuditEvent.objects.filter(pk__in=[e.pk for e in late])] \
+        == [3, 4]
+    assert seal_pending().sealed == 0
+    assert list(Checkpoint.objects.values_list("size", flat=True)) == [3, 5]
+    assert verify_trail().intact
+
+
+def test_batches_each_get_a_checkpoint():
+    events(12)
+    seal_pending(batch=5)
+    assert list(Checkpoint.objects.values_list("size", flat=True)) == [5, 10, 12]
+
+
+def test_the_leaf_covers_every_column_of_the_event():
+    event = events(1)[0]
+    seal_pending()
+    row = AuditEvent.objects.values_list("leaf_hash", flat=True).get(pk=event.pk)
+    values = AuditEvent.objects.values_list(*DOCUMENT_COLUMNS).get(pk=event.pk)
+    assert bytes(row) == event_leaf(0, values)
+    assert event_leaf(1, values) != event_leaf(0, values)  # the position is part of the leaf
+
+
+def test_checkpoints_are_copied_to_the_file_outside_the_database(settings):
+    events(2)
+    seal_pending()
+    events(1)
+    seal_pending()
+    lines = Path(settings.AUDIT_CHECKPOINT_FILE).read_text().splitlines()
+    copies = [json.loads(line) for line in lines]
+    assert [c["size"] for c in copies] == [2, 3]
+    assert all(signature_valid(c, trusted_public_keys()) for c in copies)
+
+
+def test_checkpoints_a_crash_kept_from_the_file_are_appended_on_the_next_pass(settings):
+    events(2)
+    seal_pending()
+    Path(settings.AUDIT_CHECKPOINT_FILE).unlink()  # as if the process died before writing
+    events(1)
+    seal_pending()
+    copies = [json.loads(line) for line in
+              Path(settings.AUDIT_CHECKPOINT_FILE).read_text().splitlines()]
+    assert [c["size"] for c in copies] == [2, 3]
+
+
+def test_a_tampered_sealer_state_is_refused_instead_of_extended():
+    events(3)
+    seal_pending()
+    state = SealState.objects.get()
+    forged = Frontier()
+    forged.append(b"\x00" * 32)
+    forged.append(b"\x01" * 32)
+    forged.append(b"\x02" * 32)
+    SealState.objects.filter(pk=state.pk).update(frontier=[h.hex() for h in forged.hashes])
+    events(1)
+    with pytest.raises(SealStateCorrupt):
+        seal_pending()
+    assert AuditEvent.objects.filter(leaf_index__isnull=True).count() == 1
+    assert Checkpoint.objects.count() == 1
+
+
+def test_sealed_events_are_forwarded_once_each_in_order_to_the_siem_file(settings, tmp_path):
+    settings.AUDIT_FORWARD_FILE = str(tmp_path / "siem.jsonl")
+    events(3)
+    seal_pending()
+    events(2)
+    seal_pending()
+    assert forward_sealed() == 0  # nothing new
+    lines = [json.loads(line) for line in Path(settings.AUDIT_FORWARD_FILE).read_text()
+             .splitlines()]
+    assert [line["seq"] for line in lines] == [0, 1, 2, 3, 4]
+    assert {line["action"] for line in lines} == {"key.verify"}
+
+
+def test_the_signing_key_file_is_private_and_a_readable_one_is_refused(settings, tmp_path):
+    settings.AUDIT_SIGNING_KEY_FILE = str(tmp_path / "keys" / "signing.json")
+    key = signing_keys(create=True)[-1]
+    path = Path(settings.AUDIT_SIGNING_KEY_FILE)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert len(key.public_bytes) == 32
+    os.chmod(path, 0o644)
+    with pytest.raises(SigningKeyError, match="readable by others"):
+        signing_keys()
+
+
+def test_rotating_the_signing_key_keeps_old_checkpoints_verifiable(settings, tmp_path):
+    settings.AUDIT_SIGNING_KEY_FILE = str(tmp_path / "keys" / "signing.json")
+    events(2)
+    seal_pending()
+    call_command("audit", "rotate-signing-key", stdout=io.StringIO())
+    events(1)
+    seal_pending()
+    key_ids = list(Checkpoint.objects.values_list("key_id", flat=True))
+    assert key_ids[0] != key_ids[1]
+    assert verify_trail().intact
+    assert AuditEvent.objects.filter(action="audit.signing_key").exists()
+
+
+def test_an_unknown_action_is_refused():
+    with pytest.raises(ValueError):
+        record(OPERATOR, "customer.peek")  # type: ignore[arg-type]
+
+
+def test_events_name_the_customers_they_touched_and_are_indexed(cast):
+    customer = customer_of(cast.sales_a)
+    created = AuditEvent.objects.get(action="customer.create")
+    assert created.customer_ids == [str(customer.pk)]
+    assert list(EventCustomer.objects.filter(event_id=created.pk)
+                .values_list("customer_id", flat=True)) == [customer.pk]
+
+
+def test_a_change_keeps_its_values_sealed_under_the_customer_key_and_shredding_keeps_the_trail(
+        cast):
+    customer = customer_of(cast.sales_a, phone="13900001111")
+    update_customer(actor(cast.sales_a), customer.pk, version=customer.version,
+                    changes={"phone": "13900002222", "name": "李四"})
+    update = AuditEvent.objects.get(action="customer.update")
+    assert update.fields == ["name", "phone"]
+    assert "1390000" not in update.detail and "李四" not in update.detail  # sealed, not clear
+    _version, key = lock_subject_keys([str(customer.pk)])[str(customer.pk)]
+    change = json.loads(envelope.open_sealed(
+        key, envelope.from_text(update.detail),
+        detail_aad(customer.pk, Event.CUSTOMER_UPDATE, update.request_id)))
+    assert change == {"name": ["张三", "李四"], "phone": ["+8613900001111", "+8613900002222"]}
+    seal_pending()
+    shred_customer(OPERATOR, customer.pk, reason="erasure request")
+    seal_pending()
+    assert verify_trail().intact  # the sealed detail is now unreadable, the trail still whole
+
+
+def test_verify_command_exits_0_when_intact_and_1_naming_the_first_bad_event(capsys):
+    events(4)
+    seal_pending()
+    call_command("audit", "verify")
+    assert "The audit trail is intact." in capsys.readouterr().out
+    tamper("UPDATE audit_auditevent SET reason = 'nothing happened' WHERE leaf_index = 2")
+    with pytest.raises(SystemExit) as exit_:
+        call_command("audit", "verify")
+    assert exit_.value.code == 1
+    out = capsys.readouterr().out
+    assert "TAMPERED: first bad sequence number 2." in out
+    verified = AuditEvent.objects.filter(action="audit.verify").order_by("id")
+    assert [e.outcome for e in verified] == ["allowed", "error"]
+
+
+def test_public_key_command_prints_the_key_auditors_should_keep(capsys, public_key):
+    call_command("audit", "public-key")
+    assert public_key in capsys.readouterr().out
+    assert len(base64.b64decode(public_key)) == 32
+
+
+def test_sealing_costs_the_same_queries_for_5_events_as_for_500():
+    seal_pending()  # the sealer's state row exists from the first pass on
+    counts = []
+    for n in (5, 500):
+        events(n)
+        with CaptureQueriesContext(connection) as queries:
+            assert seal_pending().sealed == n
+        counts.append(len(queries))
+    assert counts[0] == counts[1]

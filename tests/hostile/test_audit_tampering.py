@@ -1,0 +1,170 @@
+"""Attacks on the audit trail by someone with full database access (SECURITY.md §5): each is
+detected by ``anke audit verify`` and named precisely, on SQLite and on PostgreSQL."""
+
+import base64
+import json
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+from django.db import DatabaseError, connection, transaction
+
+from anke.audit.catalogue import Event
+from anke.audit.models import AuditEvent, Checkpoint
+from anke.audit.offline import Frontier, checkpoint_message, key_id
+from anke.audit.recorder import record
+from anke.audit.sealing import DOCUMENT_COLUMNS, event_leaf, seal_pending
+from anke.audit.verify import verify_trail
+from anke.core.context import Actor
+
+# The audit tests' key and checkpoint files (autouse there, imported to apply here too).
+from tests.audit.conftest import _suite_signing_key, audit_files, tamper  # noqa: F401
+
+pytestmark = pytest.mark.django_db
+TABLE = "audit_auditevent"
+
+
+@pytest.fixture
+def trail():
+    """Twelve sealed events under three checkpoints (sizes 4, 8, 12)."""
+    for batch in range(3):
+        for i in range(4):
+            record(Actor.system(), Event.KEY_VERIFY, object_type="test",
+                   object_ids=[batch * 4 + i], reason="routine")
+        seal_pending()
+    assert verify_trail().intact
+    return {e.leaf_index: e.pk for e in AuditEvent.objects.all()}
+
+
+def problems(report):
+    return [(p.seq, p.message) for p in report.problems]
+
+
+def test_an_edited_row_is_named_exactly(trail):
+    tamper(f"UPDATE {TABLE} SET reason = 'nothing to see' WHERE leaf_index = 5")  # noqa: S608
+    report = verify_trail()
+    assert report.first_bad == 5
+    assert problems(report) == [(5, f"event 5 (id {trail[5]}) was changed after sealing")]
+
+
+def test_an_edit_with_its_hash_recomputed_is_caught_by_the_signed_root(trail):
+    values = list(AuditEvent.objects.values_list(*DOCUMENT_COLUMNS).get(leaf_index=6))
+    values[DOCUMENT_COLUMNS.index("reason")] = "nothing to see"
+    tamper(f"UPDATE {TABLE} SET reason = %s, leaf_hash = %s WHERE leaf_index = 6",  # noqa: S608
+           ["nothing to see", event_leaf(6, tuple(values))])
+    report = verify_trail()
+    assert report.first_bad == 4
+    assert problems(report) == [(4, "events 4–7 do not hash to the root signed at size 8 "
+                                    "(later checkpoints build on it and are not checked)")]
+
+
+def test_a_deleted_row_is_reported_as_missing(trail):
+    tamper(f"DELETE FROM {TABLE} WHERE leaf_index = 3")  # noqa: S608
+    report = verify_trail()
+    assert report.first_bad == 3
+    assert problems(report)[0] == (3, "events 3–3 are missing (deleted after sealing)")
+
+
+def test_two_swapped_rows_are_both_named(trail):
+    # The attacker swaps the two events' places in the sequence, stored hashes and all: each
+    # event's hash covers its sequence number, so both are named; the stored hashes moved too,
+    # so the first checkpoint over them no longer matches either.
+    tamper(f"UPDATE {TABLE} SET leaf_index = -1 WHERE leaf_index = 1")  # noqa: S608
+    tamper(f"UPDATE {TABLE} SET leaf_index = 1 WHERE leaf_index = 9")  # noqa: S608
+    tamper(f"UPDATE {TABLE} SET leaf_index = 9 WHERE leaf_index = -1")  # noqa: S608
+    report = verify_trail()
+    assert report.first_bad == 0
+    assert problems(report) == [
+        (0, "events 0–3 do not hash to the root signed at size 4 "
+            "(later checkpoints build on it and are not checked)"),
+        (1, f"event 1 (id {trail[9]}) was changed after sealing"),
+        (9, f"event 9 (id {trail[1]}) was changed after sealing"),
+    ]
+
+
+def test_a_truncated_tail_is_reported_where_it_starts(trail):
+    tamper(f"DELETE FROM {TABLE} WHERE leaf_index >= 10")  # noqa: S608
+    report = verify_trail()
+    assert report.first_bad == 10
+    assert problems(report) == [
+        (10, "the trail is truncated: a checkpoint covers 12 events, only 10 are present")]
+
+
+def test_a_tail_truncated_with_its_checkpoints_is_caught_by_the_file_outside(trail, settings):
+    tamper(f"DELETE FROM {TABLE} WHERE leaf_index >= 8")  # noqa: S608
+    tamper("DELETE FROM audit_checkpoint WHERE size > 8")
+    tamper("UPDATE audit_sealstate SET size = 8")
+    report = verify_trail()
+    file = settings.AUDIT_CHECKPOINT_FILE
+    assert problems(report) == [
+        (8, f"the checkpoint of size 12 in {file} is missing from the database")]
+
+
+def test_a_forged_checkpoint_signature_is_reported(trail):
+    forger = Ed25519PrivateKey.generate()
+    checkpoint = Checkpoint.objects.get(size=8)
+    forged = forger.sign(checkpoint_message(checkpoint.origin, 8, bytes(checkpoint.root),
+                                            checkpoint.at))
+    tamper("UPDATE audit_checkpoint SET signature = %s WHERE size = 8", [forged])
+    report = verify_trail()
+    assert report.first_bad == 4
+    assert problems(report) == [(4, (
+        f"checkpoint at size 8: the signature does not verify under a trusted key "
+        f"(key id {checkpoint.key_id})"))]
+
+
+def test_a_rewritten_history_signed_by_a_key_the_attacker_added_is_not_trusted(trail):
+    # Full rewrite: new reason everywhere, hashes and roots recomputed, signed with the
+    # attacker's own key. Only a key from outside the database (file or --public-key) counts.
+    tamper(f"UPDATE {TABLE} SET reason = 'rewritten'")  # noqa: S608
+    for seq in range(12):
+        values = AuditEvent.objects.values_list(*DOCUMENT_COLUMNS).get(leaf_index=seq)
+        tamper(f"UPDATE {TABLE} SET leaf_hash = %s WHERE leaf_index = %s",  # noqa: S608
+               [event_leaf(seq, values), seq])
+    forger = Ed25519PrivateKey.generate()
+    public = forger.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+    frontier = Frontier()
+    for leaf in AuditEvent.objects.order_by("leaf_index").values_list("leaf_hash", flat=True):
+        frontier.append(bytes(leaf))
+        if frontier.size % 4 == 0:
+            checkpoint = Checkpoint.objects.get(size=frontier.size)
+            tamper("UPDATE audit_checkpoint SET root = %s, key_id = %s, signature = %s "
+                   "WHERE size = %s", [frontier.root(), key_id(public), forger.sign(
+                       checkpoint_message(checkpoint.origin, frontier.size, frontier.root(),
+                                          checkpoint.at)), frontier.size])
+    report = verify_trail()
+    assert report.first_bad == 0
+    messages = [m for _seq, m in problems(report)]
+    assert sum("signature does not verify" in m for m in messages) == 3
+    assert sum("differs from its copy" in m for m in messages) == 3
+
+
+def test_appending_to_a_sealed_row_through_the_application_is_refused_on_postgresql(trail):
+    if connection.vendor != "postgresql":
+        pytest.skip("SQLite has no roles or triggers; verify detects instead")
+    for statement in (f"UPDATE {TABLE} SET reason = 'x' WHERE leaf_index = 1",  # noqa: S608
+                      f"DELETE FROM {TABLE} WHERE leaf_index = 1",  # noqa: S608
+                      "UPDATE audit_checkpoint SET size = 99 WHERE size = 4",
+                      "DELETE FROM audit_checkpoint WHERE size = 4"):
+        with pytest.raises(DatabaseError, match="append-only"), transaction.atomic(), \
+                connection.cursor() as cursor:
+            cursor.execute(statement)
+    assert verify_trail().intact
+
+
+def test_an_unsealed_row_may_only_gain_its_seal_on_postgresql(db):
+    if connection.vendor != "postgresql":
+        pytest.skip("PostgreSQL trigger")
+    event = record(Actor.system(), Event.KEY_VERIFY, object_type="test")
+    with pytest.raises(DatabaseError, match="append-only"), transaction.atomic(), \
+            connection.cursor() as cursor:
+        cursor.execute(f"UPDATE {TABLE} SET reason = 'x' WHERE id = %s", [event.pk])  # noqa: S608
+    assert seal_pending().sealed == 1
+    assert AuditEvent.objects.get(pk=event.pk).leaf_index == 0
+
+
+def test_the_checkpoint_file_keeps_what_was_signed(trail, settings):
+    lines = Path(settings.AUDIT_CHECKPOINT_FILE).read_text().splitlines()
+    assert [json.loads(line)["size"] for line in lines] == [4, 8, 12]
+    assert all(base64.b64decode(json.loads(line)["signature"]) for line in lines)
