@@ -51,7 +51,7 @@ class BundleSummary:
     last: int | None
 
 
-def _tree(size: int) -> Tree:
+def kept_tree(size: int) -> Tree:
     """All leaf hashes still kept below ``size``, plus the frontier retention left."""
     prune = PrunePoint.objects.order_by("-size").first()
     start = prune.size if prune else 0
@@ -89,7 +89,7 @@ def export_bundle(out: Path, *, since: datetime.datetime | None = None,
     if head is None:
         raise BundleError("nothing has been sealed yet: run `anke audit seal`")
     size = head.size
-    tree = _tree(size)
+    tree = kept_tree(size)
     proof: dict = {"checkpoint_size": size}
     if customer is not None:
         event_ids = EventCustomer.objects.filter(customer_id=customer).values("event_id")
