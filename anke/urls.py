@@ -3,5 +3,6 @@ from django.urls import include, path
 urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),
     path("api/v1/", include("anke.api_urls")),
+    path("audit/", include("anke.audit.urls")),
     path("", include("anke.web.urls")),
 ]

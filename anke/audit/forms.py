@@ -1,0 +1,105 @@
+"""The audit viewer's filters: validated, applied to the trail, and named (never valued) in the
+event that records the auditor's own search."""
+
+from datetime import timedelta
+
+from django import forms
+from django.db import connections
+from django.db.models import BooleanField
+from django.db.models.expressions import RawSQL
+from django.utils.translation import gettext_lazy as _
+
+from anke.audit.catalogue import Event, Outcome
+from anke.audit.models import EventCustomer
+from anke.core.fields import validate_sane_year
+from anke.core.forms import BootstrapFormMixin, DateTimeInput
+
+# SQLite has no JSON containment operator: look into the array with json_each. Constant text, one
+# per column, so no SQL is ever assembled from input (the value is a bound parameter).
+_SQLITE_ARRAY_HAS = {
+    "object_ids": 'EXISTS (SELECT 1 FROM json_each("audit_auditevent"."object_ids") AS j '
+                  "WHERE j.value = %s)",
+    "customer_ids": 'EXISTS (SELECT 1 FROM json_each("audit_auditevent"."customer_ids") AS j '
+                    "WHERE j.value = %s)",
+}
+
+
+def naming(queryset, column: str, value: str):
+    """Events whose JSON list ``column`` holds ``value`` exactly (not as a substring)."""
+    if connections[queryset.db].vendor == "postgresql":
+        return queryset.filter(**{f"{column}__contains": [value]})
+    return queryset.filter(RawSQL(_SQLITE_ARRAY_HAS[column], [value],  # noqa: S611 - constant
+                                  output_field=BooleanField()))
+
+
+def naming_customer(queryset, customer_id):
+    """Events naming a customer: found through the index, kept only if their own (sealed)
+    ``customer_ids`` say so, since the index table is not covered by the seal."""
+    indexed = EventCustomer.objects.filter(customer_id=customer_id).values("event_id")
+    return naming(queryset.filter(id__in=indexed), "customer_ids", str(customer_id))
+
+
+class AuditFilterForm(BootstrapFormMixin, forms.Form):
+    """Filters of the audit viewer. They travel in a POST body: usernames and IP addresses are
+    personal data and must not land in URLs or proxy logs."""
+
+    actor = forms.CharField(label=_("Actor (username)"), required=False, max_length=150)
+    action = forms.ChoiceField(label=_("Action"), required=False,
+                               choices=[("", _("All actions")), *Event.choices])
+    object_type = forms.CharField(label=_("Object type"), required=False, max_length=50)
+    object_id = forms.CharField(label=_("Object id"), required=False, max_length=100)
+    customer = forms.UUIDField(label=_("Customer id"), required=False)
+    outcome = forms.ChoiceField(label=_("Outcome"), required=False,
+                                choices=[("", _("All outcomes")), *Outcome.choices])
+    ip = forms.GenericIPAddressField(label=_("IP address"), required=False)
+    since = forms.DateTimeField(label=_("From"), required=False, widget=DateTimeInput(),
+                                validators=[validate_sane_year])
+    until = forms.DateTimeField(label=_("To"), required=False, widget=DateTimeInput(),
+                                validators=[validate_sane_year])
+    # The id of the last event shown; a malformed one starts from the first page.
+    cursor = forms.CharField(required=False, widget=forms.HiddenInput, max_length=20)
+
+    FILTERS = ("actor", "action", "object_type", "object_id", "customer", "outcome", "ip",
+               "since", "until")
+
+    def clean(self):
+        data = super().clean()
+        since, until = data.get("since"), data.get("until")
+        if since and until and since > until:
+            self.add_error("until", _("The end of the period is before its start."))
+        return data
+
+    def used_filters(self) -> list[str]:
+        """The names of the filters given (valid or not), for the audit event: never values."""
+        if not self.is_bound:
+            return []
+        return [name for name in self.FILTERS if str(self.data.get(name, "")).strip()]
+
+    def position(self) -> int | None:
+        """The id the page starts below, or None for the first page."""
+        value = self.cleaned_data.get("cursor") or ""
+        return int(value) if value.isdigit() and len(value) < 19 else None
+
+    def apply(self, queryset):
+        data = self.cleaned_data
+        if data.get("actor"):
+            queryset = queryset.filter(actor_username=data["actor"].strip())
+        for name in ("action", "outcome", "ip"):
+            if data.get(name):
+                queryset = queryset.filter(**{name: data[name]})
+        if data.get("object_type"):
+            queryset = queryset.filter(object_type=data["object_type"].strip())
+        if data.get("object_id"):
+            queryset = naming(queryset, "object_ids", data["object_id"].strip())
+        if data.get("customer"):
+            queryset = naming_customer(queryset, data["customer"])
+        if data.get("since"):
+            queryset = queryset.filter(at__gte=data["since"])
+        until = data.get("until")
+        if until:
+            # "To 12:30" from a minute-precise picker means up to the end of that minute.
+            if not until.second and not until.microsecond:
+                queryset = queryset.filter(at__lt=until + timedelta(minutes=1))
+            else:
+                queryset = queryset.filter(at__lte=until)
+        return queryset
