@@ -4,6 +4,7 @@ import pytest
 from django.db import connection
 
 from anke.audit.signing import signing_keys
+from tests.scratch_db import database_url  # noqa: F401 - a fixture for tests here
 
 
 @pytest.fixture(scope="session")

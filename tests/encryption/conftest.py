@@ -4,6 +4,7 @@ from pathlib import Path
 import pytest
 
 from anke.encryption.keyring import keyring
+from tests.scratch_db import database_url  # noqa: F401 - a fixture for tests here
 
 
 @pytest.fixture

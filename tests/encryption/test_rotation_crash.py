@@ -21,7 +21,6 @@ started, so the test cannot pass vacuously.
 import json
 import os
 import random
-import secrets
 import signal
 import subprocess
 import sys
@@ -29,10 +28,8 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import quote
 
 import pytest
-from django.conf import settings
 
 MANAGE = Path(__file__).resolve().parents[2] / "manage.py"
 CUSTOMERS = 300
@@ -255,35 +252,6 @@ def _assert_all_under_newest(keys: list, expected_total: int, what: str) -> None
             assert (status, count) == ("active", expected_total), (what, keys)
         else:
             assert (status, count) == ("retired", 0), (what, keys)
-
-
-@pytest.fixture
-def database_url(tmp_path):
-    """A database of the suite's backend that only this test uses (no Django test DB)."""
-    db = settings.DATABASES["default"]
-    if db["ENGINE"] == "django.db.backends.sqlite3":
-        yield f"sqlite:///{tmp_path / 'anke.sqlite3'}"
-        return
-    if db["ENGINE"] != "django.db.backends.postgresql":
-        pytest.skip(f"no crash test for {db['ENGINE']}")
-    import psycopg
-    from psycopg import sql
-
-    name = f"anke_crash_{secrets.token_hex(4)}"
-    server = {"host": db.get("HOST") or "localhost", "port": db.get("PORT") or 5432,
-              "user": db.get("USER") or None, "password": db.get("PASSWORD") or None}
-    with psycopg.connect(dbname="postgres", autocommit=True, **server) as connection:
-        connection.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    try:
-        login = quote(server["user"] or "", safe="")
-        if server["password"]:
-            login += ":" + quote(server["password"], safe="")
-        yield f"postgres://{login}@{server['host']}:{server['port']}/{name}"
-    finally:
-        with psycopg.connect(dbname="postgres", autocommit=True, **server) as connection:
-            # FORCE: a SIGKILLed client's backend may not have noticed yet that it is gone.
-            connection.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)")
-                               .format(sql.Identifier(name)))
 
 
 def test_kill_9_during_rotation_leaves_every_row_readable_and_resumes(database_url, tmp_path):

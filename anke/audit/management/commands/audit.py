@@ -83,6 +83,9 @@ class Command(BaseCommand):
                               % {"sealed": result.sealed, "size": result.size})
             return
         interval = settings.AUDIT_SEAL_INTERVAL if interval is None else interval
+        self.stdout.write(_("Sealing the audit trail every %(interval)s s.")
+                          % {"interval": interval})
+        self.stdout.flush()
         stopping = []
         signal.signal(signal.SIGTERM, lambda *_args: stopping.append(True))
         next_prune = time.monotonic()
