@@ -8,6 +8,7 @@ from django.utils.formats import date_format
 from anke.audit.models import AuditEvent
 from anke.service.actions import open_ticket, open_tickets
 from anke.service.models import Ticket
+from tests.conftest import tripwire_off
 from tests.helpers import html, read_back
 from tests.personas import actor, customer_of
 
@@ -32,7 +33,8 @@ def test_list_shows_visible_tickets_and_audits_the_page(client_a, cast):
 def test_overdue_tickets_are_highlighted(client_a, cast):
     late = ticket_of(cast.sales_a, subject="超时了", priority="urgent")
     ticket_of(cast.sales_a, subject="还来得及")
-    Ticket.objects.filter(pk=late.pk).update(sla_due_at=timezone.now() - timedelta(hours=1))
+    with tripwire_off():  # staged: time passing, not an action
+        Ticket.objects.filter(pk=late.pk).update(sla_due_at=timezone.now() - timedelta(hours=1))
     response = client_a.get(reverse("service:list"))
     overdue = [t.subject for t, is_overdue in response.context["rows"] if is_overdue]
     assert overdue == ["超时了"]
@@ -41,7 +43,8 @@ def test_overdue_tickets_are_highlighted(client_a, cast):
 
 def test_resolved_tickets_are_never_overdue(client_a, cast):
     done = ticket_of(cast.sales_a, status="resolved")
-    Ticket.objects.filter(pk=done.pk).update(sla_due_at=timezone.now() - timedelta(days=1))
+    with tripwire_off():  # staged: time passing, not an action
+        Ticket.objects.filter(pk=done.pk).update(sla_due_at=timezone.now() - timedelta(days=1))
     response = client_a.get(reverse("service:list"))
     assert [is_overdue for _t, is_overdue in response.context["rows"]] == [False]
 
