@@ -48,11 +48,13 @@ lock: $(BIN)/python
 	$(BIN)/pip-compile -q --generate-hashes --strip-extras --allow-unsafe --extra dev -o requirements/dev.txt pyproject.toml
 	$(BIN)/pip-compile -q --generate-hashes --allow-unsafe -o requirements/build.txt requirements/build.in
 
-# Needs GNU gettext. English source strings are their own English translation (msgen); new
+# Needs GNU gettext. English source strings are their own English translation (msgen --force,
+# after clearing the fuzzy guesses makemessages makes); new
 # Chinese strings arrive empty and tests/web/test_i18n.py fails until they are translated.
 messages: $(VENV)/.dev
 	cd anke && ../$(BIN)/python ../manage.py makemessages -l zh_Hans -l en --no-obsolete --no-location -i "static/*"
-	msgen anke/locale/en/LC_MESSAGES/django.po -o anke/locale/en/LC_MESSAGES/django.po
+	msgattrib --clear-fuzzy --clear-previous anke/locale/en/LC_MESSAGES/django.po -o anke/locale/en/LC_MESSAGES/django.po
+	msgen --force anke/locale/en/LC_MESSAGES/django.po -o anke/locale/en/LC_MESSAGES/django.po
 	cd anke && ../$(BIN)/python ../manage.py compilemessages
 
 clean:
