@@ -3,7 +3,9 @@
 import base64
 import io
 import json
+import logging
 import os
+import socket
 import stat
 from pathlib import Path
 
@@ -221,3 +223,24 @@ def test_sealing_costs_the_same_queries_for_5_events_as_for_500():
             assert seal_pending().sealed == n
         counts.append(len(queries))
     assert counts[0] == counts[1]
+
+
+def test_events_and_checkpoints_reach_syslog(settings):
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as server:
+        server.bind(("127.0.0.1", 0))
+        server.settimeout(5)
+        settings.AUDIT_SYSLOG = f"127.0.0.1:{server.getsockname()[1]}"
+        logging.getLogger("anke.audit.syslog").handlers.clear()  # bound to this test's address
+        try:
+            events(2)
+            seal_pending()
+            received = [server.recv(65536).decode() for _ in range(3)]
+        finally:
+            for handler in logging.getLogger("anke.audit.syslog").handlers:
+                handler.close()
+            logging.getLogger("anke.audit.syslog").handlers.clear()
+    checkpoints = [m for m in received if "anke-audit-checkpoint " in m]
+    sealed = [json.loads(m.split("anke-audit-event ", 1)[1].rstrip("\x00"))
+              for m in received if "anke-audit-event " in m]
+    assert len(checkpoints) == 1 and '"size":2' in checkpoints[0]
+    assert [e["seq"] for e in sealed] == [0, 1]
