@@ -142,16 +142,22 @@ class Tree:
             return self._subproof(m, lo, lo + k, whole) + [self.mth(lo + k, hi)]
         return self._subproof(m - k, lo + k, hi, False) + [self.mth(lo, lo + k)]
 
-    def range_nodes(self, size: int, a: int, b: int, lo: int = 0,
-                    hi: int | None = None) -> list[tuple[int, int, bytes]]:
-        """The largest subtrees outside [a, b) needed to recompute MTH(0, size) from [a, b)."""
-        hi = size if hi is None else hi
-        if hi <= a or lo >= b:
-            return [(lo, hi, self.mth(lo, hi))]
-        if a <= lo and hi <= b:
-            return []
-        k = largest_power_of_two_below(hi - lo)
-        return self.range_nodes(size, a, b, lo, lo + k) + self.range_nodes(size, a, b, lo + k, hi)
+    def range_nodes(self, size: int, a: int, b: int) -> list[tuple[int, int, bytes]]:
+        """The subtree hashes needed to recompute MTH(0, size) from the leaves [a, b)."""
+        return [(lo, hi, self.mth(lo, hi)) for lo, hi in range_positions(size, a, b)]
+
+
+def range_positions(size: int, a: int, b: int, lo: int = 0,
+                    hi: int | None = None) -> list[tuple[int, int]]:
+    """The largest subtrees of the tree of ``size`` leaves that lie outside [a, b): exactly the
+    nodes a range proof must carry, no more (a node over the range would hide its events)."""
+    hi = size if hi is None else hi
+    if hi <= a or lo >= b:
+        return [(lo, hi)]
+    if a <= lo and hi <= b:
+        return []
+    k = largest_power_of_two_below(hi - lo)
+    return range_positions(size, a, b, lo, lo + k) + range_positions(size, a, b, lo + k, hi)
 
 
 def verify_inclusion(leaf: bytes, index: int, size: int, path: list[bytes], root: bytes) -> bool:
@@ -240,6 +246,37 @@ def _b64(text: str) -> bytes:
     return base64.b64decode(text, validate=True)
 
 
+class BundleInvalid(Exception):
+    """The bundle is malformed: it proves nothing."""
+
+
+def _no_duplicate_keys(pairs: list) -> dict:
+    keys = [key for key, _value in pairs]
+    if len(keys) != len(set(keys)):
+        raise BundleInvalid("a key appears twice")
+    return dict(pairs)
+
+
+def _read_events(path: Path) -> list[dict]:
+    """Each line exactly one event in canonical form: what is hashed is what is shown."""
+    events = []
+    with path.open(encoding="utf-8") as lines:
+        for number, line in enumerate(lines, start=1):
+            text = line.rstrip("\n")
+            try:
+                event = json.loads(text, object_pairs_hook=_no_duplicate_keys)
+            except (ValueError, BundleInvalid) as error:
+                raise BundleInvalid(f"events.jsonl line {number}: {error}") from None
+            if not isinstance(event, dict) or canonical_json(event) != text.encode("utf-8") \
+                    or type(event.get("seq")) is not int:
+                raise BundleInvalid(f"events.jsonl line {number} is not a canonical event")
+            events.append(event)
+    seqs = [e["seq"] for e in events]
+    if len(seqs) != len(set(seqs)):
+        raise BundleInvalid("events.jsonl holds a sequence number twice")
+    return events
+
+
 def _read_jsonl(path: Path) -> list[dict]:
     with path.open(encoding="utf-8") as lines:
         return [json.loads(line) for line in lines if line.strip()]
@@ -248,8 +285,18 @@ def _read_jsonl(path: Path) -> list[dict]:
 def verify_bundle(bundle: Path, public_keys: dict[str, bytes],
                   old_checkpoint: dict | None = None) -> list[str]:
     """Every problem found in the bundle, in order; an empty list means it verifies."""
+    try:
+        return _verify_bundle(bundle, public_keys, old_checkpoint)
+    except BundleInvalid as error:
+        return [str(error)]
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        return [f"the bundle is malformed ({type(error).__name__}: {error})"]
+
+
+def _verify_bundle(bundle: Path, public_keys: dict[str, bytes],
+                   old_checkpoint: dict | None) -> list[str]:
     problems = []
-    events = _read_jsonl(bundle / "events.jsonl")
+    events = _read_events(bundle / "events.jsonl")
     checkpoints = _read_jsonl(bundle / "checkpoints.jsonl")
     proof = json.loads((bundle / "proof.json").read_text(encoding="utf-8"))
     for checkpoint in checkpoints:
@@ -260,33 +307,33 @@ def verify_bundle(bundle: Path, public_keys: dict[str, bytes],
     if head is None:
         return [*problems, "the proof names no checkpoint of the bundle"]
     size, root = int(head["size"]), _b64(head["root"])
-    leaves = {int(e["seq"]): leaf_hash(canonical_json(e)) for e in events}
+    leaves = {e["seq"]: leaf_hash(canonical_json(e)) for e in events}
+    if ("range" in proof) == ("inclusion" in proof):
+        return [*problems, "the proof must hold either a range or inclusion proofs"]
     if "range" in proof:
         problems += _verify_range(proof, leaves, size, root)
-    if "inclusion" in proof:
-        for seq, path in sorted((int(s), p) for s, p in proof["inclusion"].items()):
-            if seq not in leaves or not verify_inclusion(
-                    leaves[seq], seq, size, [bytes.fromhex(h) for h in path], root):
+    else:
+        paths = {int(seq): path for seq, path in proof["inclusion"].items()}
+        if set(paths) != set(leaves) or len(paths) != len(proof["inclusion"]):
+            return [*problems, "every event needs exactly one inclusion proof"]
+        for seq in sorted(leaves):
+            if not verify_inclusion(leaves[seq], seq, size,
+                                    [bytes.fromhex(h) for h in paths[seq]], root):
                 problems.append(f"event {seq}: not included in the tree of size {size}")
-        for seq in sorted(set(leaves) - {int(s) for s in proof["inclusion"]}):
-            problems.append(f"event {seq}: has no inclusion proof")
     if old_checkpoint is not None:
         problems += _verify_extends(old_checkpoint, proof, public_keys, size, root)
     return problems
 
 
 def _verify_range(proof: dict, leaves: dict[int, bytes], size: int, root: bytes) -> list[str]:
-    a, b = proof["range"]
-    missing = [seq for seq in range(a, b) if seq not in leaves]
-    if missing or len(leaves) != b - a:
-        return [f"event {missing[0] if missing else a}: the bundle's events are not exactly "
-                f"the range [{a}, {b})"]
-    known = {(lo, hi): bytes.fromhex(h) for lo, hi, h in proof["nodes"]}
-    tree = Tree([leaves[seq] for seq in range(a, b)], a, known)
-    try:
-        recomputed = tree.mth(0, size)
-    except ProofUnavailable:
-        return ["the range proof is incomplete"]
+    a, b = (int(x) for x in proof["range"])
+    if not 0 <= a < b <= size or set(leaves) != set(range(a, b)):
+        return [f"the bundle's events are not exactly the range [{a}, {b}) of a tree of "
+                f"size {size}"]
+    known = {(int(lo), int(hi)): bytes.fromhex(h) for lo, hi, h in proof["nodes"]}
+    if sorted(known) != range_positions(size, a, b) or len(known) != len(proof["nodes"]):
+        return ["the range proof carries other nodes than the subtrees outside the range"]
+    recomputed = Tree([leaves[seq] for seq in range(a, b)], a, known).mth(0, size)
     if recomputed == root:
         return []
     return [f"events [{a}, {b}) do not hash to the signed root of size {size}"]

@@ -4,7 +4,10 @@ Called inside the transaction of the change it records, so both commit or neithe
 before data is returned for reads, so a failed write fails the request (it raises).
 """
 
+import uuid
 from collections.abc import Iterable
+
+from django.db import connection, transaction
 
 from anke.access.policy import roles_of
 from anke.audit.catalogue import Event, Outcome
@@ -37,9 +40,17 @@ def _event(actor: Actor, event: Event, object_type: str, object_ids: Iterable, f
 
 
 def _index_customers(events: list[AuditEvent]) -> None:
-    EventCustomer.objects.bulk_create(
-        [EventCustomer(event_id=e.pk, customer_id=c) for e in events for c in e.customer_ids],
-        batch_size=500)
+    """One multi-row INSERT: the ORM's bulk_create cost ten times the event itself here."""
+    field = EventCustomer._meta.get_field("customer_id")
+    rows = [(event.pk, field.get_db_prep_value(uuid.UUID(c), connection))
+            for event in events for c in event.customer_ids]
+    table = connection.ops.quote_name(EventCustomer._meta.db_table)
+    with connection.cursor() as cursor:
+        for start in range(0, len(rows), 500):
+            batch = rows[start:start + 500]
+            cursor.execute(
+                f"INSERT INTO {table} (event_id, customer_id) VALUES "  # noqa: S608 - our table
+                + ",".join(["(%s, %s)"] * len(batch)), [v for row in batch for v in row])
 
 
 def record(actor: Actor, event: Event, *, object_type: str = "", object_ids: Iterable = (),
@@ -49,9 +60,11 @@ def record(actor: Actor, event: Event, *, object_type: str = "", object_ids: Ite
     already sealed under that customer's data key (never clear personal data)."""
     audit_event = _event(actor, event, object_type, object_ids, fields, outcome, reason,
                          customers, detail)
-    audit_event.save(force_insert=True)
-    if audit_event.customer_ids:
-        _index_customers([audit_event])
+    # One transaction for the event and its index rows (one commit when called outside any).
+    with transaction.atomic(savepoint=False):
+        audit_event.save(force_insert=True)
+        if audit_event.customer_ids:
+            _index_customers([audit_event])
     return audit_event
 
 
@@ -62,11 +75,12 @@ def record_each(actor: Actor, event: Event, *, object_type: str, object_ids: Ite
     fields = list(fields)
     object_ids = list(object_ids)
     customers = list(customers) if customers is not None else [None] * len(object_ids)
-    events = AuditEvent.objects.bulk_create(
-        [_event(actor, event, object_type, [oid], fields, Outcome.ALLOWED, "",
-                [customer] if customer else [], "")
-         for oid, customer in zip(object_ids, customers, strict=True)],
-        batch_size=500,
-    )
-    if any(customers):
-        _index_customers(events)  # SQLite ≥ 3.35 and PostgreSQL return the new ids
+    with transaction.atomic(savepoint=False):
+        events = AuditEvent.objects.bulk_create(
+            [_event(actor, event, object_type, [oid], fields, Outcome.ALLOWED, "",
+                    [customer] if customer else [], "")
+             for oid, customer in zip(object_ids, customers, strict=True)],
+            batch_size=500,
+        )
+        if any(customers):
+            _index_customers(events)  # SQLite ≥ 3.35 and PostgreSQL return the new ids

@@ -94,14 +94,18 @@ def _checked_frontier(state: SealState) -> Frontier:
 def _assign(rows: list[tuple[int, int, bytes]]) -> None:
     """Set leaf index and hash of many events in one statement."""
     table = connection.ops.quote_name(AuditEvent._meta.db_table)
-    values = ",".join(["(%s,%s,%s)"] * len(rows))
-    params = [p for row in rows for p in row]
+    ids, seqs, hashes = (list(column) for column in zip(*rows, strict=True))
     if connection.vendor == "postgresql":
+        # Three array parameters instead of thousands of placeholders to parse.
         sql = (f"UPDATE {table} AS e SET leaf_index = v.seq, leaf_hash = v.hash "  # noqa: S608
-               f"FROM (VALUES {values}) AS v(id, seq, hash) WHERE e.id = v.id")
+               f"FROM unnest(%s::bigint[], %s::bigint[], %s::bytea[]) AS v(id, seq, hash) "
+               f"WHERE e.id = v.id")
+        params = [ids, seqs, hashes]
     else:
+        values = ",".join(["(%s,%s,%s)"] * len(rows))
         sql = (f"UPDATE {table} SET leaf_index = v.column2, leaf_hash = v.column3 "  # noqa: S608
                f"FROM (VALUES {values}) AS v WHERE {table}.id = v.column1")
+        params = [p for row in rows for p in row]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
 

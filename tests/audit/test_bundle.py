@@ -190,3 +190,35 @@ def test_an_export_is_itself_audited(tmp_path):
     seal_pending()
     export(tmp_path / "bundle")
     assert AuditEvent.objects.filter(action="audit.export", reason="bundle").count() == 1
+
+
+@pytest.mark.parametrize("forgery", ["no proof", "node over the range", "duplicate seq",
+                                     "duplicate key", "not canonical"])
+def test_forged_bundles_that_keep_the_signed_root_fail_offline(tmp_path, public_key, forgery):
+    events(5)
+    seal_pending()
+    bundle = export(tmp_path / "bundle")
+    proof = json.loads((bundle / "proof.json").read_text())
+    path = bundle / "events.jsonl"
+    rows = path.read_text().splitlines()
+    forged = rows[1].replace('"actor_username":""', '"actor_username":"mallory"')
+    if forgery == "no proof":
+        del proof["range"], proof["nodes"]
+        rows[1] = forged
+    elif forgery == "node over the range":
+        # A single node claiming to be the whole tree would make the events irrelevant.
+        checkpoint = json.loads((bundle / "checkpoints.jsonl").read_text().splitlines()[-1])
+        proof["range"] = [0, 5]
+        proof["nodes"] = [[0, 5, base64.b64decode(checkpoint["root"]).hex()]]
+        rows[1] = forged
+    elif forgery == "duplicate seq":
+        rows.insert(1, forged)
+    elif forgery == "duplicate key":
+        rows[1] = rows[1][:-1] + ',"actor_username":"mallory"}'
+    else:
+        rows[1] = rows[1].replace('"action":', '"action" :')
+    (bundle / "proof.json").write_text(json.dumps(proof))
+    path.write_text("\n".join(rows) + "\n")
+    done = offline_verify(bundle, "--public-key", public_key)
+    assert done.returncode == 1, done.stdout
+    assert done.stdout.startswith("FAIL ")

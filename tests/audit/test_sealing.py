@@ -1,6 +1,7 @@
 """The sealer: gap-free sequence numbers, signed checkpoints, copies outside the database."""
 
 import base64
+import importlib
 import io
 import json
 import logging
@@ -244,3 +245,8 @@ def test_events_and_checkpoints_reach_syslog(settings):
               for m in received if "anke-audit-event " in m]
     assert len(checkpoints) == 1 and '"size":2' in checkpoints[0]
     assert [e["seq"] for e in sealed] == [0, 1]
+
+
+def test_the_postgresql_trigger_guards_exactly_the_columns_the_leaf_hash_covers():
+    migration = importlib.import_module("anke.audit.migrations.0004_postgresql_append_only")
+    assert migration.CONTENT == DOCUMENT_COLUMNS
