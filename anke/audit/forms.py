@@ -78,7 +78,9 @@ class AuditFilterForm(BootstrapFormMixin, forms.Form):
     def position(self) -> int | None:
         """The id the page starts below, or None for the first page."""
         value = self.cleaned_data.get("cursor") or ""
-        return int(value) if value.isdigit() and len(value) < 19 else None
+        # ASCII digits only: "²".isdigit() is true, and int() refuses it.
+        ok = value.isascii() and value.isdigit() and len(value) < 19
+        return int(value) if ok else None
 
     def apply(self, queryset):
         data = self.cleaned_data

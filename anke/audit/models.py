@@ -57,6 +57,8 @@ class AuditEvent(models.Model):
             models.Index(fields=["id"], condition=Q(leaf_index__isnull=True),
                          name="audit_event_unsealed"),
         ]
+        constraints = [models.CheckConstraint(condition=Q(leaf_index__gte=0),
+                                              name="audit_event_sequence_not_negative")]
 
     def __str__(self) -> str:
         return f"{self.at:%Y-%m-%d %H:%M:%S} {self.actor_username} {self.action} {self.outcome}"
@@ -107,11 +109,15 @@ class SealState(models.Model):
 
 class PrunePoint(models.Model):
     """Where retention cut the trail: events below ``size`` are gone; ``frontier`` (which must
-    fold to the signed root of the checkpoint at ``size``) lets later checkpoints verify."""
+    fold to the signed root of the checkpoint at ``size``) lets later checkpoints verify. Signed
+    by the sealer's key, so nobody can declare history pruned that was merely deleted."""
 
     size = models.BigIntegerField(unique=True)
     frontier = models.JSONField()
-    at = models.DateTimeField(auto_now_add=True)
+    at = models.CharField(max_length=40)  # exactly as signed (ISO 8601, UTC)
+    origin = models.CharField(max_length=100)
+    key_id = models.CharField(max_length=16)
+    signature = models.BinaryField()
 
     class Meta:
         ordering = ["size"]

@@ -221,18 +221,26 @@ def checkpoint_message(origin: str, size: int, root: bytes, at: str) -> bytes:
     return f"{CHECKPOINT_HEADER}\n{origin}\n{size}\n{root_text}\n{at}\n".encode()
 
 
+def prune_message(origin: str, size: int, root: bytes, at: str) -> bytes:
+    """The bytes a retention prune point's signature covers: the trail was cut below ``size``,
+    whose tree had ``root``, at ``at``."""
+    root_text = base64.b64encode(root).decode()
+    return f"anke-audit-prune/v1\n{origin}\n{size}\n{root_text}\n{at}\n".encode()
+
+
 def key_id(public_key: bytes) -> str:
     return hashlib.sha256(public_key).hexdigest()[:16]
 
 
-def signature_valid(checkpoint: dict, public_keys: dict[str, bytes]) -> bool:
+def signature_valid(checkpoint: dict, public_keys: dict[str, bytes],
+                    message_of=checkpoint_message) -> bool:
     """``checkpoint`` as exported (origin, size, root and signature base64, at, key_id)."""
     public = public_keys.get(checkpoint.get("key_id", ""))
     if public is None:
         return False
     try:
-        message = checkpoint_message(checkpoint["origin"], int(checkpoint["size"]),
-                                     base64.b64decode(checkpoint["root"]), checkpoint["at"])
+        message = message_of(checkpoint["origin"], int(checkpoint["size"]),
+                             base64.b64decode(checkpoint["root"]), checkpoint["at"])
         Ed25519PublicKey.from_public_bytes(public).verify(
             base64.b64decode(checkpoint["signature"]), message)
     except (InvalidSignature, KeyError, ValueError, TypeError):

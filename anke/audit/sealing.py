@@ -21,8 +21,14 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from anke.audit.models import AuditEvent, Checkpoint, SealState
-from anke.audit.offline import Frontier, canonical_json, checkpoint_message, leaf_hash
-from anke.audit.signing import SigningKey, active_signing_key
+from anke.audit.offline import (
+    Frontier,
+    canonical_json,
+    checkpoint_message,
+    leaf_hash,
+    signature_valid,
+)
+from anke.audit.signing import SigningKey, active_signing_key, trusted_public_keys
 
 # The columns a leaf hash covers, in the order ``values_list`` returns them.
 DOCUMENT_COLUMNS = (
@@ -84,7 +90,8 @@ def _checked_frontier(state: SealState) -> Frontier:
     frontier = Frontier(state.size, [bytes.fromhex(h) for h in state.frontier])
     last = Checkpoint.objects.order_by("-size").first()
     last_size, last_root = (last.size, bytes(last.root)) if last else (0, frontier.root())
-    if last_size != state.size or last_root != frontier.root():
+    if last_size != state.size or last_root != frontier.root() or (
+            last and not signature_valid(checkpoint_document(last), trusted_public_keys())):
         raise SealStateCorrupt(
             f"the sealer's state (size {state.size}) does not match the last signed "
             f"checkpoint (size {last_size}); run `anke audit verify`")
@@ -167,18 +174,25 @@ def _syslog() -> logging.Logger | None:
     return logger
 
 
-def last_line(path: Path) -> str:
-    """The file's last non-empty line, read from its end (the file only grows)."""
+def last_signed_size(path: Path, keys: dict[str, bytes]) -> int:
+    """The size of the file's last checkpoint that is signed by a trusted key, read from the
+    end (the file only grows; a torn or forged last line must not stop publishing)."""
     with path.open("rb") as handle:
         handle.seek(0, os.SEEK_END)
-        end = handle.tell()
-        chunk, position = b"", end
-        while position > 0 and chunk.count(b"\n") < 2:
-            position = max(0, position - 4096)
+        end = position = handle.tell()
+        while True:
+            position = max(0, position - 65536)
             handle.seek(position)
-            chunk = handle.read(end - position)
-    lines = [line for line in chunk.split(b"\n") if line.strip()]
-    return lines[-1].decode() if lines else ""
+            lines = handle.read(end - position).split(b"\n")
+            for line in reversed(lines[1:] if position else lines):
+                try:
+                    copy = json.loads(line)
+                except ValueError:
+                    continue
+                if isinstance(copy, dict) and signature_valid(copy, keys):
+                    return int(copy["size"])
+            if position == 0:
+                return 0
 
 
 def _append_lines(path: Path, lines: list[str]) -> None:
@@ -195,9 +209,7 @@ def publish_checkpoints() -> int:
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path.with_name(path.name + ".lock"), "a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        known = 0
-        if path.exists() and (last := last_line(path)):
-            known = int(json.loads(last)["size"])
+        known = last_signed_size(path, trusted_public_keys()) if path.exists() else 0
         new = [canonical_json(checkpoint_document(c)).decode()
                for c in Checkpoint.objects.filter(size__gt=known).order_by("size")]
         if new:

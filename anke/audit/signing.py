@@ -2,9 +2,9 @@
 
 ``var/keys/audit-signing.json`` (or ``ANKE_AUDIT_SIGNING_KEY_FILE``), mode 0600, created by the
 first ``anke audit seal``. Only the sealer signs; ``anke audit verify`` trusts the public keys
-derived from this file plus any given with ``--public-key``, never keys found in the database
-(someone who can write the database could add their own). ``anke audit public-key`` prints the
-public key for auditors to keep.
+derived from this file, or only those given with ``--public-key``, never keys found in the
+database (someone who can write the database could add their own). ``anke audit public-key``
+prints the public key for auditors to keep.
 """
 
 import base64
@@ -100,13 +100,13 @@ def active_signing_key() -> SigningKey:
     return signing_keys(create=True)[-1]
 
 
-def trusted_public_keys(extra: list[str] = ()) -> dict[str, bytes]:
-    """key id → raw public key: from the signing key file if there is one, plus ``extra``
-    (base64 public keys an auditor holds)."""
+def trusted_public_keys(given: list[str] = ()) -> dict[str, bytes]:
+    """key id → raw public key. Keys an auditor ``given`` (base64) replace the signing key file:
+    verifying with the key you hold must not also trust a file someone may have replaced."""
+    if not given:
+        return {k.key_id: k.public_bytes for k in signing_keys()} if _path().exists() else {}
     keys = {}
-    if _path().exists():
-        keys = {k.key_id: k.public_bytes for k in signing_keys()}
-    for text in extra:
+    for text in given:
         try:
             public = base64.b64decode(text, validate=True)
         except ValueError:

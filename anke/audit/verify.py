@@ -8,16 +8,22 @@ verify under a trusted key (a forged checkpoint), and the checkpoint file outsid
 must agree with the database (checkpoints deleted along with the tail).
 """
 
+import base64
+import datetime
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from django.conf import settings
+from django.utils import timezone
 
 from anke.audit.models import AuditEvent, Checkpoint, PrunePoint
-from anke.audit.offline import Frontier, signature_valid
-from anke.audit.sealing import DOCUMENT_COLUMNS, checkpoint_document, event_leaf
+from anke.audit.offline import Frontier, prune_message, signature_valid
+from anke.audit.sealing import DOCUMENT_COLUMNS, checkpoint_document, event_leaf, utc_text
 from anke.audit.signing import trusted_public_keys
+
+# China's Cybersecurity Law: network logs are kept at least six months; no prune is younger.
+MINIMUM_RETENTION = datetime.timedelta(days=183)
 
 
 @dataclass(order=True)
@@ -55,7 +61,7 @@ def verify_trail(public_keys: list[str] = (), checkpoint_file: str | None = None
                 f"checkpoint at size {checkpoint.size}: the signature does not verify under a "
                 f"trusted key (key id {checkpoint.key_id})")))
         previous = checkpoint.size
-    frontier = _start(report, checkpoints)
+    frontier = _start(report, checkpoints, keys)
     _walk_events(report, frontier, checkpoints)
     report.pending = AuditEvent.objects.filter(leaf_index__isnull=True).count()
     _compare_file(report, checkpoints, keys,
@@ -64,18 +70,36 @@ def verify_trail(public_keys: list[str] = (), checkpoint_file: str | None = None
     return report
 
 
-def _start(report: Report, checkpoints: list[Checkpoint]) -> Frontier:
-    """The empty tree, or the frontier retention left, checked against its signed root."""
+def _start(report: Report, checkpoints: list[Checkpoint], keys: dict[str, bytes]) -> Frontier:
+    """The empty tree, or the frontier retention left: signed by a trusted key, folding to the
+    signed root of its checkpoint, and made at least six months (the legal minimum) after it."""
     prune = PrunePoint.objects.order_by("-size").first()
     if prune is None:
         return Frontier()
     report.pruned_below = prune.size
     frontier = Frontier(prune.size, [bytes.fromhex(h) for h in prune.frontier])
     signed = next((c for c in checkpoints if c.size == prune.size), None)
-    if signed is None or bytes(signed.root) != frontier.root():
-        report.problems.append(Problem(prune.size, (
-            f"the retention prune point at size {prune.size} does not match a signed checkpoint")))
+    statement = {"origin": prune.origin, "size": prune.size, "at": prune.at,
+                 "key_id": prune.key_id, "root": base64.b64encode(frontier.root()).decode(),
+                 "signature": base64.b64encode(bytes(prune.signature)).decode()}
+    if (signed is None or bytes(signed.root) != frontier.root()
+            or not signature_valid(statement, keys, prune_message)
+            or not _apart(signed.at, prune.at, MINIMUM_RETENTION)):
+        report.problems.append(Problem(0, (
+            f"the retention prune point at size {prune.size} is not one Anke signed after "
+            f"the retention period: events below it may have been deleted")))
+    stray = AuditEvent.objects.filter(leaf_index__lt=prune.size).count()
+    if stray:
+        report.problems.append(Problem(0, f"{stray} events below the prune point {prune.size}"))
     return frontier
+
+
+def _apart(earlier: str, later: str, at_least: datetime.timedelta) -> bool:
+    try:
+        gap = datetime.datetime.fromisoformat(later) - datetime.datetime.fromisoformat(earlier)
+    except (TypeError, ValueError):
+        return False
+    return gap >= at_least
 
 
 def _walk_events(report: Report, frontier: Frontier, checkpoints: list[Checkpoint]) -> None:
@@ -121,29 +145,35 @@ def _walk_events(report: Report, frontier: Frontier, checkpoints: list[Checkpoin
         report.problems.append(Problem(expected, (
             f"the trail is truncated: a checkpoint covers {last} events, "
             f"only {expected} are present")))
+    elif expected > last:  # sealing numbers and signs in one transaction: these were forged
+        report.problems.append(Problem(last, (
+            f"events {last}–{expected - 1} carry sequence numbers no signed checkpoint covers")))
 
 
 def _compare_file(report: Report, checkpoints: list[Checkpoint], keys: dict[str, bytes],
                   path: Path) -> None:
-    """The copy outside the database: same roots, nothing it has that the database lost."""
+    """The copy outside the database: every line signed, the same roots, nothing it has that the
+    database lost, nothing the database has that it lacks (but the last minute's, which the
+    sealer may not have appended yet)."""
     if not path.exists():
         if checkpoints:
             report.problems.append(Problem(0, f"the checkpoint file {path} is missing"))
         return
     in_database = {c.size: c for c in checkpoints}
     last = checkpoints[-1].size if checkpoints else 0
+    in_file = set()
     with path.open(encoding="utf-8") as lines:
         for number, line in enumerate(lines, start=1):
-            if not line.strip():
-                continue
             try:
                 copy = json.loads(line)
                 size = int(copy["size"])
             except (ValueError, KeyError, TypeError):
-                report.problems.append(Problem(0, f"{path}:{number} is not a checkpoint"))
+                copy, size = None, None
+            if copy is None or not signature_valid(copy, keys):
+                report.problems.append(Problem(0, (
+                    f"{path}:{number} is not a checkpoint signed by a trusted key")))
                 continue
-            if not signature_valid(copy, keys):
-                continue  # a forged line in the file proves nothing either way
+            in_file.add(size)
             mine = in_database.get(size)
             if mine is None:
                 # Checkpoints past the database's last one were deleted with the tail.
@@ -152,3 +182,8 @@ def _compare_file(report: Report, checkpoints: list[Checkpoint], keys: dict[str,
             elif checkpoint_document(mine)["root"] != copy["root"]:
                 report.problems.append(Problem(0, (
                     f"the checkpoint of size {size} differs from its copy in {path}")))
+    recent = utc_text(timezone.now() - datetime.timedelta(minutes=1))
+    for checkpoint in checkpoints:
+        if checkpoint.size not in in_file and checkpoint.at < recent:
+            report.problems.append(Problem(checkpoint.size, (
+                f"the checkpoint of size {checkpoint.size} is missing from {path}")))

@@ -98,7 +98,8 @@ def customer_history(request, customer_id):
     actor = Actor.from_request(request)
     require_permission(actor, "audit.view", Event.AUDIT_LIST, AuditEvent)
     raw_cursor = request.GET.get("cursor", "")
-    cursor = int(raw_cursor) if raw_cursor.isdigit() and len(raw_cursor) < 19 else None
+    ok = raw_cursor.isascii() and raw_cursor.isdigit() and len(raw_cursor) < 19  # not "²"
+    cursor = int(raw_cursor) if ok else None
     events, next_cursor = _page(naming_customer(AuditEvent.objects.all(), customer_id), cursor)
     # The customer is named by id as the object of the search, not as a customer whose data
     # was read: the auditor sees none, and the history must not fill up with its own viewings.

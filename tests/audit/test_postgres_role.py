@@ -1,5 +1,5 @@
-"""The web role of docs/audit.md, created from the docs' own SQL: it may append to the trail and
-seal it, and nothing else."""
+"""The roles of docs/audit.md, created from the docs' own SQL: the web process may only append
+to the trail, the sealer may only number it, and neither can rewrite it."""
 
 import re
 import secrets
@@ -7,9 +7,10 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from django.db import connection
+from django.db import DatabaseError, connection
 
 from anke.audit.catalogue import Event
+from anke.audit.models import AuditEvent
 from anke.audit.recorder import record
 from anke.core.context import Actor
 
@@ -17,34 +18,66 @@ DOCS = Path(__file__).resolve().parents[2] / "docs" / "audit.md"
 
 
 @pytest.fixture
-def web_role(transactional_db):
+def roles(transactional_db):
     if connection.vendor != "postgresql":
         pytest.skip("PostgreSQL roles")
-    name = f"anke_web_{secrets.token_hex(3)}"
+    suffix = secrets.token_hex(3)
     sql = re.search(r"```sql\n(.*?)```", DOCS.read_text(), re.S).group(1)
-    sql = (sql.replace("anke_web", name).replace("'…'", "'test'")
+    sql = (sql.replace("anke_web", f"anke_web_{suffix}")
+           .replace("anke_sealer", f"anke_sealer_{suffix}").replace("'…'", "'test'")
            .replace("DATABASE anke", f"DATABASE {connection.settings_dict['NAME']}"))
     with connection.cursor() as cursor:
         cursor.execute(sql)
     settings = connection.settings_dict
+    server = {"host": settings["HOST"] or "localhost", "port": settings["PORT"] or 5432,
+              "dbname": settings["NAME"], "password": "test", "autocommit": True}
     try:
-        with psycopg.connect(host=settings["HOST"] or "localhost", port=settings["PORT"] or 5432,
-                             dbname=settings["NAME"], user=name, password="test",
-                             autocommit=True) as web:
-            yield web
+        with psycopg.connect(user=f"anke_web_{suffix}", **server) as web, \
+                psycopg.connect(user=f"anke_sealer_{suffix}", **server) as sealer:
+            yield web, sealer
     finally:
         with connection.cursor() as cursor:
-            cursor.execute(f"DROP OWNED BY {name}; DROP ROLE {name}")
+            for role in (f"anke_web_{suffix}", f"anke_sealer_{suffix}"):
+                cursor.execute(f"DROP OWNED BY {role}; DROP ROLE {role}")
 
 
-def test_the_documented_web_role_appends_and_seals_but_cannot_rewrite(web_role):
-    event = record(Actor.system(), Event.KEY_VERIFY, object_type="test")
-    web_role.execute("SELECT count(*) FROM audit_auditevent")
-    web_role.execute("UPDATE audit_auditevent SET leaf_index = 0, leaf_hash = %s WHERE id = %s",
-                     [b"\x00" * 32, event.pk])
+def test_the_documented_roles_append_and_seal_but_cannot_rewrite(roles):
+    web, sealer = roles
+    event = record(Actor.system(), Event.KEY_VERIFY, object_type="test",
+                   customers=["9f1c7a52-2b61-4a53-9a43-5b0b2f1c2d3e"])
+    columns = ", ".join(f.column for f in AuditEvent._meta.concrete_fields if f.column != "id")
+    web.execute(f"INSERT INTO audit_auditevent ({columns}) "  # noqa: S608 - model columns
+                f"SELECT {columns} FROM audit_auditevent WHERE id = %s", [event.pk])
+    refused_to_web = [
+        ("UPDATE audit_auditevent SET leaf_index = 0, leaf_hash = %s", [b"\0" * 32]),
+        ("UPDATE audit_auditevent SET reason = 'x'", []),
+        ("DELETE FROM audit_auditevent", []),
+        ("TRUNCATE audit_auditevent", []),
+        ("UPDATE audit_eventcustomer SET customer_id = gen_random_uuid()", []),
+        ("DELETE FROM audit_eventcustomer", []),
+        ("INSERT INTO audit_checkpoint (size, root, at, origin, key_id, signature) "
+         "VALUES (1, '', '', '', '', '')", []),
+        ("UPDATE audit_sealstate SET size = 0", []),
+        ("DELETE FROM audit_prunepoint", []),
+    ]
+    for statement, params in refused_to_web:
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            web.execute(statement, params)
+    sealer.execute("UPDATE audit_auditevent SET leaf_index = 0, leaf_hash = %s WHERE id = %s",
+                   [b"\0" * 32, event.pk])
     for statement in ("UPDATE audit_auditevent SET reason = 'x'",
                       "DELETE FROM audit_auditevent",
-                      "TRUNCATE audit_auditevent",
                       "DELETE FROM audit_checkpoint"):
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
-            web_role.execute(statement)
+            sealer.execute(statement)
+
+
+def test_a_new_event_that_brings_its_own_sequence_number_is_refused(transactional_db):
+    if connection.vendor != "postgresql":
+        pytest.skip("PostgreSQL trigger")
+    event = record(Actor.system(), Event.KEY_VERIFY, object_type="test")
+    columns = ", ".join(f.column for f in AuditEvent._meta.concrete_fields
+                        if f.column not in ("id", "leaf_index"))
+    with pytest.raises(DatabaseError, match="arrive unsealed"), connection.cursor() as cursor:
+        cursor.execute(f"INSERT INTO audit_auditevent ({columns}, leaf_index) "  # noqa: S608
+                       f"SELECT {columns}, 5 FROM audit_auditevent WHERE id = %s", [event.pk])

@@ -9,17 +9,24 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from django.db import DatabaseError, connection, transaction
+from django.utils import timezone
 
 from anke.audit.catalogue import Event
-from anke.audit.models import AuditEvent, Checkpoint
+from anke.audit.models import AuditEvent, Checkpoint, SealState
 from anke.audit.offline import Frontier, checkpoint_message, key_id
 from anke.audit.recorder import record
-from anke.audit.sealing import DOCUMENT_COLUMNS, event_leaf, seal_pending
+from anke.audit.retention import PruneRefused, prune
+from anke.audit.sealing import (
+    DOCUMENT_COLUMNS,
+    SealStateCorrupt,
+    event_leaf,
+    publish_checkpoints,
+    seal_pending,
+)
+from anke.audit.signing import active_signing_key
 from anke.audit.verify import verify_trail
 from anke.core.context import Actor
-
-# The audit tests' key and checkpoint files (autouse there, imported to apply here too).
-from tests.audit.conftest import _suite_signing_key, audit_files, tamper  # noqa: F401
+from tests.audit.conftest import tamper
 
 pytestmark = pytest.mark.django_db
 TABLE = "audit_auditevent"
@@ -70,9 +77,9 @@ def test_two_swapped_rows_are_both_named(trail):
     # The attacker swaps the two events' places in the sequence, stored hashes and all: each
     # event's hash covers its sequence number, so both are named; the stored hashes moved too,
     # so the first checkpoint over them no longer matches either.
-    tamper(f"UPDATE {TABLE} SET leaf_index = -1 WHERE leaf_index = 1")  # noqa: S608
+    tamper(f"UPDATE {TABLE} SET leaf_index = 999999 WHERE leaf_index = 1")  # noqa: S608
     tamper(f"UPDATE {TABLE} SET leaf_index = 1 WHERE leaf_index = 9")  # noqa: S608
-    tamper(f"UPDATE {TABLE} SET leaf_index = 9 WHERE leaf_index = -1")  # noqa: S608
+    tamper(f"UPDATE {TABLE} SET leaf_index = 9 WHERE leaf_index = 999999")  # noqa: S608
     report = verify_trail()
     assert report.first_bad == 0
     assert problems(report) == [
@@ -168,3 +175,75 @@ def test_the_checkpoint_file_keeps_what_was_signed(trail, settings):
     lines = Path(settings.AUDIT_CHECKPOINT_FILE).read_text().splitlines()
     assert [json.loads(line)["size"] for line in lines] == [4, 8, 12]
     assert all(base64.b64decode(json.loads(line)["signature"]) for line in lines)
+
+
+def test_a_forged_prune_point_does_not_excuse_a_deleted_history(trail):
+    # The attacker declares everything "pruned" with the sealer's own frontier, then deletes it.
+    state = SealState.objects.get()
+    tamper("INSERT INTO audit_prunepoint (size, frontier, at, origin, key_id, signature) "
+           "VALUES (%s, %s, %s, 'anke', 'x', %s)",
+           [state.size, json.dumps(state.frontier), "2999-01-01T00:00:00.000000+00:00", b"x"])
+    tamper(f"DELETE FROM {TABLE}")  # noqa: S608
+    report = verify_trail()
+    assert not report.intact
+    assert problems(report)[0] == (0, (
+        "the retention prune point at size 12 is not one Anke signed after the retention "
+        "period: events below it may have been deleted"))
+
+
+def test_a_checkpoint_inserted_with_an_old_date_neither_prunes_nor_extends(trail):
+    # Its root is the true one (computed from the readable leaf hashes), but it is not signed.
+    root = Checkpoint.objects.get(size=12).root
+    tamper("DELETE FROM audit_checkpoint WHERE size = 12")
+    tamper("INSERT INTO audit_checkpoint (size, root, at, origin, key_id, signature) "
+           "VALUES (12, %s, '2000-01-01T00:00:00.000000+00:00', 'anke', 'x', %s)",
+           [bytes(root), b"forged"])
+    with pytest.raises(PruneRefused, match="bad signature"):
+        prune(Actor.system(), now=timezone.now())
+    assert AuditEvent.objects.count() == 12
+    record(Actor.system(), Event.KEY_VERIFY, object_type="test")
+    with pytest.raises(SealStateCorrupt):
+        seal_pending()
+
+
+def test_events_given_sequence_numbers_outside_the_sealer_are_reported(trail):
+    event = record(Actor.system(), Event.KEY_VERIFY, object_type="forged")
+    values = AuditEvent.objects.values_list(*DOCUMENT_COLUMNS).get(pk=event.pk)
+    tamper(f"UPDATE {TABLE} SET leaf_index = 12, leaf_hash = %s WHERE id = %s",  # noqa: S608
+           [event_leaf(12, values), event.pk])
+    assert problems(verify_trail()) == [
+        (12, "events 12–12 carry sequence numbers no signed checkpoint covers")]
+
+
+def test_verifying_with_the_auditors_key_ignores_a_replaced_key_file(trail, settings, tmp_path,
+                                                                      public_key):
+    # Someone replaces the signing key file and re-signs every checkpoint with the new key.
+    settings.AUDIT_SIGNING_KEY_FILE = str(tmp_path / "other" / "audit-signing.json")
+    other = active_signing_key()
+    for checkpoint in Checkpoint.objects.all():
+        signature = other.sign(checkpoint_message(checkpoint.origin, checkpoint.size,
+                                                  bytes(checkpoint.root), checkpoint.at))
+        tamper("UPDATE audit_checkpoint SET key_id = %s, signature = %s WHERE size = %s",
+               [other.key_id, signature, checkpoint.size])
+    Path(settings.AUDIT_CHECKPOINT_FILE).unlink()
+    publish_checkpoints()
+    assert verify_trail().intact  # the replaced file vouches for itself…
+    report = verify_trail([public_key])  # …the key the auditor holds does not
+    assert report.first_bad == 0
+    assert sum("signature does not verify" in m for _s, m in problems(report)) == 3
+
+
+def test_a_forged_line_in_the_checkpoint_file_neither_stops_publishing_nor_passes(trail,
+                                                                                  settings):
+    path = Path(settings.AUDIT_CHECKPOINT_FILE)
+    with path.open("a") as out:
+        out.write('{"size": 999999999, "root": "AAAA"}\n{"torn line\n')
+    for i in range(2):
+        record(Actor.system(), Event.KEY_VERIFY, object_type="test", object_ids=[i])
+    seal_pending()
+    sizes = [json.loads(line)["size"] for line in path.read_text().splitlines()
+             if line.startswith('{"at"')]
+    assert sizes == [4, 8, 12, 14]
+    assert [m for _s, m in problems(verify_trail())] == [
+        f"{path}:4 is not a checkpoint signed by a trusted key",
+        f"{path}:5 is not a checkpoint signed by a trusted key"]

@@ -42,7 +42,10 @@ class Migration(migrations.Migration):
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
                 ('size', models.BigIntegerField(unique=True)),
                 ('frontier', models.JSONField()),
-                ('at', models.DateTimeField(auto_now_add=True)),
+                ('at', models.CharField(max_length=40)),
+                ('origin', models.CharField(max_length=100)),
+                ('key_id', models.CharField(max_length=16)),
+                ('signature', models.BinaryField()),
             ],
             options={
                 'ordering': ['size'],

@@ -50,6 +50,8 @@ class Command(BaseCommand):
         seal.add_argument("--follow", action="store_true", help="keep sealing until stopped")
         seal.add_argument("--interval", type=float, default=None,
                           help="seconds between passes with --follow")
+        seal.add_argument("--no-prune", action="store_true",
+                          help="leave retention to `anke audit prune` run as the owner role")
         seal.add_argument("--parent-pid", type=int, default=None,
                           help="stop when this process is gone (anke run)")
         verify = sub.add_parser("verify", help="check every event, checkpoint and signature; "
@@ -76,7 +78,7 @@ class Command(BaseCommand):
         except (SigningKeyError, SealStateCorrupt, BundleError, PruneRefused) as error:
             raise CommandError(str(error)) from None
 
-    def seal(self, *, follow, interval, parent_pid, **_options):
+    def seal(self, *, follow, interval, no_prune, parent_pid, **_options):
         if not follow:
             result = seal_pending()
             self.stdout.write(_("Sealed %(sealed)d events; the trail holds %(size)d.")
@@ -88,18 +90,21 @@ class Command(BaseCommand):
         self.stdout.flush()
         stopping = []
         signal.signal(signal.SIGTERM, lambda *_args: stopping.append(True))
-        next_prune = time.monotonic()
+        next_prune, failures = time.monotonic(), 0
         while not stopping and (parent_pid is None or os.getppid() == parent_pid):
             try:
                 seal_pending()
-                if time.monotonic() >= next_prune:
+                if not no_prune and time.monotonic() >= next_prune:
+                    next_prune = time.monotonic() + PRUNE_EVERY  # a refusal waits a day too
                     prune(Actor.system(method="sealer"))
-                    next_prune = time.monotonic() + PRUNE_EVERY
-            except (SealStateCorrupt, PruneRefused) as error:
-                self.stderr.write(f"anke audit seal: {error}")
+            except Exception as error:  # noqa: BLE001 - keep sealing; a dead sealer seals nothing
+                self.stderr.write(f"anke audit seal: {type(error).__name__}: {error}")
+                failures += 1
+            else:
+                failures = 0
             finally:
                 close_old_connections()
-            time.sleep(interval)
+            time.sleep(min(interval * 2 ** failures, 60))
 
     def verify(self, *, public_key, checkpoint_file, **_options):
         try:
