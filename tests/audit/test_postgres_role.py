@@ -18,7 +18,7 @@ DOCS = Path(__file__).resolve().parents[2] / "docs" / "audit.md"
 
 
 @pytest.fixture
-def roles(transactional_db):
+def roles(transactional_db, django_db_serialized_rollback):
     if connection.vendor != "postgresql":
         pytest.skip("PostgreSQL roles")
     suffix = secrets.token_hex(3)
@@ -72,7 +72,8 @@ def test_the_documented_roles_append_and_seal_but_cannot_rewrite(roles):
             sealer.execute(statement)
 
 
-def test_a_new_event_that_brings_its_own_sequence_number_is_refused(transactional_db):
+def test_a_new_event_that_brings_its_own_sequence_number_is_refused(transactional_db,
+                                                                   django_db_serialized_rollback):
     if connection.vendor != "postgresql":
         pytest.skip("PostgreSQL trigger")
     event = record(Actor.system(), Event.KEY_VERIFY, object_type="test")

@@ -77,7 +77,7 @@ def test_the_login_stamp_and_deliberate_writes_are_exempt(db, cast):
     assert wire.findings() == []
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_transactional_tests_are_watched_as_well():
     with probed() as wire:
         create_region(OPERATOR, code="south", name="华南")
@@ -119,13 +119,11 @@ def test_events_written_one_by_one_and_in_bulk_are_counted(cast):
     assert seen == {"region.create", "customer.create"}
 
 
-def test_only_entries_nobody_emitted_are_missing_and_pending_ones_wait():
+def test_only_entries_nobody_emitted_are_missing():
     assert audit_coverage.missing(set(Event.values)) == []
     missing = audit_coverage.missing({"auth.login"})
     assert "auth.logout" in missing
     assert "auth.login" not in missing
-    assert not audit_coverage.PENDING & set(missing)
-    assert set(Event.values) >= audit_coverage.PENDING  # no stale names in the allowlist
 
 
 def _run(args=("tests",), **option):

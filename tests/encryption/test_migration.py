@@ -27,7 +27,7 @@ def raw(table: str, column: str) -> list:
         return [row[0] for row in cursor.fetchall()]
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_plaintext_is_encrypted_in_place_and_can_be_migrated_back():
     old = migrate(BEFORE)
     user = old.get_model("accounts", "User").objects.create(username="legacy")
