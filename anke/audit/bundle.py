@@ -11,6 +11,7 @@ import base64
 import datetime
 import json
 import shutil
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -77,9 +78,21 @@ def _range(start: int, size: int, since, until) -> tuple[int, int]:
     return bounds["a"], bounds["b"] + 1
 
 
-def _documents(queryset) -> list[dict]:
+def _documents(queryset) -> Iterator[dict]:
     rows = queryset.order_by("leaf_index").values_list("leaf_index", *DOCUMENT_COLUMNS)
-    return [document(row[0], row[1:]) for row in rows.iterator(chunk_size=5000)]
+    return (document(row[0], row[1:]) for row in rows.iterator(chunk_size=5000))
+
+
+def _write_events(path: Path, docs: Iterable[dict]) -> tuple[int, int | None, int | None]:
+    """Stream the documents to ``path`` (a million events need not fit in memory); returns
+    how many were written and the first and last sequence numbers."""
+    count, first, last = 0, None, None
+    with path.open("w", encoding="utf-8") as events:
+        for doc in docs:
+            events.write(canonical_json(doc).decode() + "\n")
+            count, last = count + 1, doc["seq"]
+            first = last if first is None else first
+    return count, first, last
 
 
 def export_bundle(out: Path, *, since: datetime.datetime | None = None,
@@ -91,19 +104,24 @@ def export_bundle(out: Path, *, since: datetime.datetime | None = None,
     size = head.size
     tree = kept_tree(size)
     proof: dict = {"checkpoint_size": size}
-    if customer is not None:
-        event_ids = EventCustomer.objects.filter(customer_id=customer).values("event_id")
-        docs = [d for d in _documents(AuditEvent.objects.filter(
-            id__in=event_ids, leaf_index__lt=size)) if str(customer) in d["customer_ids"]]
-        proof["inclusion"] = {str(d["seq"]): [h.hex() for h in tree.inclusion_path(d["seq"], size)]
-                              for d in docs}
-        first = docs[0]["seq"] if docs else size
-    else:
+    if customer is None:
         a, b = _range(tree.first, size, since, until)
         docs = _documents(AuditEvent.objects.filter(leaf_index__gte=a, leaf_index__lt=b))
         proof["range"] = [a, b]
         proof["nodes"] = [[lo, hi, h.hex()] for lo, hi, h in tree.range_nodes(size, a, b)]
-        first = a
+    else:
+        inclusion = proof["inclusion"] = {}
+
+        def with_proofs(found: Iterator[dict]) -> Iterator[dict]:
+            for doc in found:
+                if str(customer) in doc["customer_ids"]:  # the sealed list, not the index
+                    inclusion[str(doc["seq"])] = [
+                        h.hex() for h in tree.inclusion_path(doc["seq"], size)]
+                    yield doc
+
+        event_ids = EventCustomer.objects.filter(customer_id=customer).values("event_id")
+        docs = with_proofs(_documents(AuditEvent.objects.filter(id__in=event_ids,
+                                                                leaf_index__lt=size)))
     if prove_from is not None:
         old_size = int(prove_from["size"])
         try:
@@ -112,17 +130,15 @@ def export_bundle(out: Path, *, since: datetime.datetime | None = None,
             raise BundleError(f"events before size {old_size} were pruned by retention; "
                               f"no consistency proof from there") from None
         proof["consistency"] = {"from_size": old_size, "path": [h.hex() for h in path]}
-    checkpoints = Checkpoint.objects.filter(size__gt=min(first, size - 1), size__lte=size)
-    _write(out, docs, [checkpoint_document(c) for c in checkpoints], proof)
-    return BundleSummary(len(docs), size, docs[0]["seq"] if docs else None,
-                         docs[-1]["seq"] if docs else None)
-
-
-def _write(out: Path, docs: list[dict], checkpoints: list[dict], proof: dict) -> None:
     out.mkdir(parents=True, exist_ok=True)
-    with (out / "events.jsonl").open("w", encoding="utf-8") as events:
-        for doc in docs:
-            events.write(canonical_json(doc).decode() + "\n")
+    count, first, last = _write_events(out / "events.jsonl", docs)
+    since_size = min(size - 1, first if first is not None else size)
+    checkpoints = Checkpoint.objects.filter(size__gt=since_size, size__lte=size)
+    _write(out, [checkpoint_document(c) for c in checkpoints], proof)
+    return BundleSummary(count, size, first, last)
+
+
+def _write(out: Path, checkpoints: list[dict], proof: dict) -> None:
     (out / "checkpoints.jsonl").write_text(
         "".join(canonical_json(c).decode() + "\n" for c in checkpoints), encoding="utf-8")
     (out / "proof.json").write_text(json.dumps(proof, indent=1), encoding="utf-8")
