@@ -140,12 +140,14 @@ def unique_errors(model, objects: list) -> dict:
 
 def create_children(actor: Actor, parents: models.QuerySet, model, rows: list[dict], *,
                     allowed: Iterable[str], event: Event, owner_field: str | None = None,
-                    prepare=None) -> list:
+                    prepare=None, after_save=None) -> list:
     """Create many records of customers in one transaction: all valid and in scope, or none.
 
     Each row names its ``customer`` (object or id) and fields from ``allowed``; other foreign
     keys must be given as objects (already fetched), so validation costs no query per row.
-    Errors name the row (1-based). ``prepare(obj)`` sets derived fields before validation.
+    Errors name the row (1-based). ``prepare(obj)`` sets derived fields before validation;
+    ``after_save(objects)`` runs in the same transaction, so derived changes elsewhere commit
+    (or fail) with the records and their events.
     """
     resource = model.objects.get_queryset().resource
     require_permission(actor, f"{resource}.create", event, model)
@@ -181,6 +183,8 @@ def create_children(actor: Actor, parents: models.QuerySet, model, rows: list[di
                     object_ids=[obj.pk for obj in objects],
                     fields=[name for name in allowed],
                     customers=[subject_id_of(obj) for obj in objects])
+        if after_save:
+            after_save(objects)
     return objects
 
 

@@ -2,7 +2,6 @@
 
 import secrets
 
-from django.db import transaction
 from django.utils import timezone
 
 from anke.access.guarded import create_child, create_children, delete_object, update_object
@@ -134,25 +133,26 @@ def create_deals(actor: Actor, rows: list[dict]) -> list[Deal]:
 
 
 def log_activities(actor: Actor, rows: list[dict]) -> list[Activity]:
-    activities = create_children(actor, Customer.objects, Activity, rows,
-                                 allowed=ACTIVITY_FIELDS, event=Event.ACTIVITY_CREATE,
-                                 owner_field="performed_by")
+    return create_children(actor, Customer.objects, Activity, rows, allowed=ACTIVITY_FIELDS,
+                           event=Event.ACTIVITY_CREATE, owner_field="performed_by",
+                           after_save=_stamp_last_contact)
+
+
+def _stamp_last_contact(activities: list[Activity]) -> None:
+    """Customers' last contact moves forward, in the transaction that logged the activities."""
     latest = {}
     for activity in activities:
         if activity.customer_id not in latest or activity.occurred_at > latest[
                 activity.customer_id]:
             latest[activity.customer_id] = activity.occurred_at
-    with transaction.atomic():
-        lock_subjects(latest)  # key rows before customer rows, the order rotations take
-        stale = Customer.objects.filter(pk__in=latest).only("pk", "last_contacted_at")
-        changed = []
-        for customer in stale:
-            if (customer.last_contacted_at is None
-                    or customer.last_contacted_at < latest[customer.pk]):
-                customer.last_contacted_at = latest[customer.pk]
-                changed.append(customer)
-        Customer.objects.bulk_update(changed, ["last_contacted_at"], batch_size=500)
-    return activities
+    lock_subjects(latest)  # key rows before customer rows, the order rotations take
+    stale = Customer.objects.filter(pk__in=latest).only("pk", "last_contacted_at")
+    changed = []
+    for customer in stale:
+        if customer.last_contacted_at is None or customer.last_contacted_at < latest[customer.pk]:
+            customer.last_contacted_at = latest[customer.pk]
+            changed.append(customer)
+    Customer.objects.bulk_update(changed, ["last_contacted_at"], batch_size=500)
 
 
 def create_tasks(actor: Actor, rows: list[dict]) -> list[Task]:
