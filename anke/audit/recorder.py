@@ -31,7 +31,7 @@ def _event(actor: Actor, event: Event, object_type: str, object_ids: Iterable, f
         action=Event(event).value,
         object_type=object_type,
         object_ids=[str(i) for i in object_ids],
-        customer_ids=sorted({str(c) for c in customers}),
+        customer_ids=sorted({str(uuid.UUID(str(c))) for c in customers}),
         fields=sorted(fields),
         outcome=Outcome(outcome).value,
         reason=reason[:500],
@@ -41,8 +41,10 @@ def _event(actor: Actor, event: Event, object_type: str, object_ids: Iterable, f
 
 def _index_customers(events: list[AuditEvent]) -> None:
     """One multi-row INSERT: the ORM's bulk_create cost ten times the event itself here."""
-    field = EventCustomer._meta.get_field("customer_id")
-    rows = [(event.pk, field.get_db_prep_value(uuid.UUID(c), connection))
+    # customer_ids are canonical UUID strings (see _event): SQLite's uuid column holds the hex
+    # digits, PostgreSQL's takes the text as it is; no per-row field conversion.
+    sqlite = connection.vendor == "sqlite"
+    rows = [(event.pk, c.replace("-", "") if sqlite else c)
             for event in events for c in event.customer_ids]
     table = connection.ops.quote_name(EventCustomer._meta.db_table)
     with connection.cursor() as cursor:
