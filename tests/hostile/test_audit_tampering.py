@@ -247,3 +247,20 @@ def test_a_forged_line_in_the_checkpoint_file_neither_stops_publishing_nor_passe
     assert [m for _s, m in problems(verify_trail())] == [
         f"{path}:4 is not a checkpoint signed by a trusted key",
         f"{path}:5 is not a checkpoint signed by a trusted key"]
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_verifying_in_parallel_processes_names_the_same_event(monkeypatch):
+    if connection.vendor == "sqlite" and connection.is_in_memory_db():
+        pytest.skip("worker processes cannot open an in-memory test database")
+    monkeypatch.setattr("anke.audit.verify.PARALLEL_FROM", 10)
+    monkeypatch.setattr("anke.audit.verify.PARALLEL_CHUNK", 7)
+    for i in range(40):
+        record(Actor.system(), Event.KEY_VERIFY, object_type="test", object_ids=[i])
+    seal_pending()
+    assert verify_trail().intact
+    tamper(f"UPDATE {TABLE} SET reason = 'hidden' WHERE leaf_index = 23")  # noqa: S608
+    tamper(f"DELETE FROM {TABLE} WHERE leaf_index = 31")  # noqa: S608
+    report = verify_trail()
+    assert [seq for seq, _message in problems(report)] == [23, 31]
+    assert report.sealed == 39
