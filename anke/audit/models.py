@@ -78,18 +78,24 @@ class EventCustomer(models.Model):
         return f"{self.customer_id} ← {self.event_id}"
 
 
-class Checkpoint(models.Model):
-    """A signed statement of the tree: its size and root hash at a time."""
+class SignedStatement(models.Model):
+    """A statement about the tree at a size, signed by the sealer's Ed25519 key."""
 
     size = models.BigIntegerField(unique=True)
-    root = models.BinaryField()
     at = models.CharField(max_length=40)  # exactly as signed (ISO 8601, UTC)
     origin = models.CharField(max_length=100)
     key_id = models.CharField(max_length=16)
     signature = models.BinaryField()
 
     class Meta:
+        abstract = True
         ordering = ["size"]
+
+
+class Checkpoint(SignedStatement):
+    """The tree's size and root hash at a time."""
+
+    root = models.BinaryField()
 
     def __str__(self) -> str:
         return f"checkpoint {self.size}"
@@ -107,20 +113,12 @@ class SealState(models.Model):
         return f"sealed {self.size}"
 
 
-class PrunePoint(models.Model):
+class PrunePoint(SignedStatement):
     """Where retention cut the trail: events below ``size`` are gone; ``frontier`` (which must
-    fold to the signed root of the checkpoint at ``size``) lets later checkpoints verify. Signed
-    by the sealer's key, so nobody can declare history pruned that was merely deleted."""
+    fold to the signed root of the checkpoint at ``size``) lets later checkpoints verify. Signed,
+    so nobody can declare history pruned that was merely deleted."""
 
-    size = models.BigIntegerField(unique=True)
     frontier = models.JSONField()
-    at = models.CharField(max_length=40)  # exactly as signed (ISO 8601, UTC)
-    origin = models.CharField(max_length=100)
-    key_id = models.CharField(max_length=16)
-    signature = models.BinaryField()
-
-    class Meta:
-        ordering = ["size"]
 
     def __str__(self) -> str:
         return f"pruned below {self.size}"
