@@ -143,7 +143,7 @@ def _plaintext_at_rest(values: set[str]) -> list[tuple[str, str]]:
 # reads or writes) and rows written by migrations (historical models). A test that writes
 # protected rows on purpose, outside any action (to stage an attacker's tampering or a state no
 # action produces), says so with ``@pytest.mark.no_tripwire`` or ``with tripwire_off():`` around
-# just those writes. Known findings in actions wait in KNOWN_UNAUDITED, each with its reason.
+# just those writes.
 
 import sys  # noqa: E402
 from contextlib import contextmanager  # noqa: E402
@@ -168,13 +168,6 @@ EXEMPT_STAMPS = frozenset({
     ("accounts.User", frozenset({"last_login"})),
     ("accounts.ApiToken", frozenset({"last_used_at"})),
 })
-# Writes by actions that the tripwire found without an event in their transaction, reported
-# on issue 5 and tolerated here until their owners fix them: (model, file, function).
-KNOWN_UNAUDITED = frozenset({
-    # Re-indexing rows written under an old index key during a data-key rotation: each batch
-    # commits with no event (the rotation is audited only when it starts and finishes).
-    ("customers.Customer", "anke/encryption/rotation.py", "_reindex_stragglers"),
-})
 _ROOT = Path(__file__).resolve().parent.parent
 _NOT_THE_WRITER = {str(Path(__file__).resolve()), str(_ROOT / "tests" / "audit_coverage.py")}
 
@@ -185,7 +178,7 @@ class Tripwire:
     def __init__(self):
         self.active = False
         self.off = 0
-        self.writes: list[tuple] = []  # (tag, label, how, (where, app functions))
+        self.writes: list[tuple] = []  # (tag, label, how, where)
         self.audited: set = set()
 
     def start(self):
@@ -209,9 +202,7 @@ class Tripwire:
 
     def findings(self) -> list[str]:
         found = []
-        for tag, label, how, (where, functions) in self.writes:
-            if any((label, *function) in KNOWN_UNAUDITED for function in functions):
-                continue
+        for tag, label, how, where in self.writes:
             if tag is None:
                 found.append(f"{label} {how} outside any transaction of its own (not in a "
                              f"domain action), at {where}")
@@ -239,21 +230,20 @@ def _transaction_tag(using: str):
     return (connection, blocks[base], sid)  # the objects themselves: identity, kept alive
 
 
-def _where() -> tuple[str, tuple]:
+def _where() -> str:
     """Where the write was made: the application frames (innermost first, the first three
-    named) and the test's line; and every application (file, function) on the way."""
-    frame, app, functions, test = sys._getframe(2), [], [], None
+    named) and the test's line."""
+    frame, app, test = sys._getframe(2), [], None
     while frame is not None and test is None:
         name = frame.f_code.co_filename
         if name.startswith(str(_ROOT / "anke")):
-            path = str(Path(name).relative_to(_ROOT))
-            functions.append((path, frame.f_code.co_name))
             if len(app) < 3:
+                path = Path(name).relative_to(_ROOT)
                 app.append(f"{path}:{frame.f_lineno} {frame.f_code.co_name}")
         elif name.startswith(str(_ROOT / "tests")) and name not in _NOT_THE_WRITER:
             test = f"{Path(name).relative_to(_ROOT)}:{frame.f_lineno}"
         frame = frame.f_back
-    return " ← ".join([*app, test or "?"]), tuple(functions)
+    return " ← ".join([*app, test or "?"])
 
 
 @contextmanager

@@ -269,6 +269,11 @@ def _reindex_stragglers(actor, target: int) -> None:
                     for field in encrypted_fields(model):
                         getattr(obj, field.attname)  # opened, so saving re-indexes it
                     obj.save(update_fields=[f.name for f in encrypted_fields(model)])
+                record(actor, Event.KEY_ROTATE_DATA, object_type=model._meta.model_name,
+                       object_ids=[obj.pk for obj in objects],
+                       fields=[f.name for f in index_fields(model)],
+                       customers={subject for _pk, subject in batch},
+                       reason=f"re-indexed under index key {target}")
 
 
 # --- status -------------------------------------------------------------------------------------
