@@ -8,6 +8,7 @@ prints the public key for auditors to keep.
 """
 
 import base64
+import fcntl
 import json
 import os
 import stat
@@ -120,13 +121,16 @@ def trusted_public_keys(given: list[str] = ()) -> dict[str, bytes]:
 def add_signing_key() -> SigningKey:
     """Start signing with a new key; older keys stay in the file to verify old checkpoints."""
     path = _path()
-    doc = json.loads(path.read_text())
-    doc["keys"].append(_new_entry())
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as out:
-        json.dump(doc, out, indent=1)
-        out.flush()
-        os.fsync(out.fileno())
-    os.replace(temporary, path)
+    # One rotation at a time: two read-modify-writes in parallel would lose a key.
+    with open(path.with_name(path.name + ".lock"), "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        doc = json.loads(path.read_text())
+        doc["keys"].append(_new_entry())
+        temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as out:
+            json.dump(doc, out, indent=1)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(temporary, path)
     return signing_keys()[-1]
