@@ -18,9 +18,9 @@ from pathlib import Path
 from django.db.models import Max, Min
 
 from anke.audit import offline
-from anke.audit.models import AuditEvent, Checkpoint, EventCustomer, PrunePoint
+from anke.audit.models import AuditEvent, Checkpoint, PrunePoint
 from anke.audit.offline import Frontier, ProofUnavailable, Tree, canonical_json
-from anke.audit.sealing import DOCUMENT_COLUMNS, checkpoint_document, document
+from anke.audit.sealing import checkpoint_document, documents
 from anke.audit.signing import trusted_public_keys
 
 README = """Anke audit bundle
@@ -78,11 +78,6 @@ def _range(start: int, size: int, since, until) -> tuple[int, int]:
     return bounds["a"], bounds["b"] + 1
 
 
-def _documents(queryset) -> Iterator[dict]:
-    rows = queryset.order_by("leaf_index").values_list("leaf_index", *DOCUMENT_COLUMNS)
-    return (document(row[0], row[1:]) for row in rows.iterator(chunk_size=5000))
-
-
 def _write_events(path: Path, docs: Iterable[dict]) -> tuple[int, int | None, int | None]:
     """Stream the documents to ``path`` (a million events need not fit in memory); returns
     how many were written and the first and last sequence numbers."""
@@ -106,7 +101,8 @@ def export_bundle(out: Path, *, since: datetime.datetime | None = None,
     proof: dict = {"checkpoint_size": size}
     if customer is None:
         a, b = _range(tree.first, size, since, until)
-        docs = _documents(AuditEvent.objects.filter(leaf_index__gte=a, leaf_index__lt=b))
+        docs = documents(AuditEvent.objects.filter(leaf_index__gte=a, leaf_index__lt=b)
+                         .order_by("leaf_index"))
         proof["range"] = [a, b]
         proof["nodes"] = [[lo, hi, h.hex()] for lo, hi, h in tree.range_nodes(size, a, b)]
     else:
@@ -114,14 +110,12 @@ def export_bundle(out: Path, *, since: datetime.datetime | None = None,
 
         def with_proofs(found: Iterator[dict]) -> Iterator[dict]:
             for doc in found:
-                if str(customer) in doc["customer_ids"]:  # the sealed list, not the index
-                    inclusion[str(doc["seq"])] = [
-                        h.hex() for h in tree.inclusion_path(doc["seq"], size)]
-                    yield doc
+                inclusion[str(doc["seq"])] = [
+                    h.hex() for h in tree.inclusion_path(doc["seq"], size)]
+                yield doc
 
-        event_ids = EventCustomer.objects.filter(customer_id=customer).values("event_id")
-        docs = with_proofs(_documents(AuditEvent.objects.filter(id__in=event_ids,
-                                                                leaf_index__lt=size)))
+        docs = with_proofs(documents(AuditEvent.objects.filter(leaf_index__lt=size)
+                                     .naming_customer(customer).order_by("leaf_index")))
     if prove_from is not None:
         old_size = int(prove_from["size"])
         try:

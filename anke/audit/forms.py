@@ -4,39 +4,11 @@ event that records the auditor's own search."""
 from datetime import timedelta
 
 from django import forms
-from django.db import connections
-from django.db.models import BooleanField
-from django.db.models.expressions import RawSQL
 from django.utils.translation import gettext_lazy as _
 
 from anke.audit.catalogue import Event, Outcome
-from anke.audit.models import EventCustomer
 from anke.core.fields import validate_sane_year
 from anke.core.forms import BootstrapFormMixin, DateTimeInput
-
-# SQLite has no JSON containment operator: look into the array with json_each. Constant text, one
-# per column, so no SQL is ever assembled from input (the value is a bound parameter).
-_SQLITE_ARRAY_HAS = {
-    "object_ids": 'EXISTS (SELECT 1 FROM json_each("audit_auditevent"."object_ids") AS j '
-                  "WHERE j.value = %s)",
-    "customer_ids": 'EXISTS (SELECT 1 FROM json_each("audit_auditevent"."customer_ids") AS j '
-                    "WHERE j.value = %s)",
-}
-
-
-def naming(queryset, column: str, value: str):
-    """Events whose JSON list ``column`` holds ``value`` exactly (not as a substring)."""
-    if connections[queryset.db].vendor == "postgresql":
-        return queryset.filter(**{f"{column}__contains": [value]})
-    return queryset.filter(RawSQL(_SQLITE_ARRAY_HAS[column], [value],  # noqa: S611 - constant
-                                  output_field=BooleanField()))
-
-
-def naming_customer(queryset, customer_id):
-    """Events naming a customer: found through the index, kept only if their own (sealed)
-    ``customer_ids`` say so, since the index table is not covered by the seal."""
-    indexed = EventCustomer.objects.filter(customer_id=customer_id).values("event_id")
-    return naming(queryset.filter(id__in=indexed), "customer_ids", str(customer_id))
 
 
 class AuditFilterForm(BootstrapFormMixin, forms.Form):
@@ -92,9 +64,9 @@ class AuditFilterForm(BootstrapFormMixin, forms.Form):
         if data.get("object_type"):
             queryset = queryset.filter(object_type=data["object_type"].strip())
         if data.get("object_id"):
-            queryset = naming(queryset, "object_ids", data["object_id"].strip())
+            queryset = queryset.naming("object_ids", data["object_id"].strip())
         if data.get("customer"):
-            queryset = naming_customer(queryset, data["customer"])
+            queryset = queryset.naming_customer(data["customer"])
         if data.get("since"):
             queryset = queryset.filter(at__gte=data["since"])
         until = data.get("until")

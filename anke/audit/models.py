@@ -7,11 +7,36 @@ PostgreSQL a trigger refuses it, and everywhere ``anke audit verify`` detects it
 """
 
 from django.conf import settings
-from django.db import models
-from django.db.models import Q
+from django.db import connections, models
+from django.db.models import BooleanField, Q
+from django.db.models.expressions import RawSQL
 from django.utils.translation import gettext_lazy as _
 
 from anke.audit.catalogue import Outcome
+
+# SQLite has no JSON containment operator: look into the array with json_each. Constant text, one
+# per column, so no SQL is ever assembled from input (the value is a bound parameter).
+_SQLITE_ARRAY_HAS = {
+    "object_ids": 'EXISTS (SELECT 1 FROM json_each("audit_auditevent"."object_ids") AS j '
+                  "WHERE j.value = %s)",
+    "customer_ids": 'EXISTS (SELECT 1 FROM json_each("audit_auditevent"."customer_ids") AS j '
+                    "WHERE j.value = %s)",
+}
+
+
+class AuditEventQuerySet(models.QuerySet):
+    def naming(self, column: str, value: str):
+        """Events whose JSON list ``column`` holds ``value`` exactly (not as a substring)."""
+        if connections[self.db].vendor == "postgresql":
+            return self.filter(**{f"{column}__contains": [value]})
+        return self.filter(RawSQL(_SQLITE_ARRAY_HAS[column], [value],  # noqa: S611 - constant
+                                  output_field=BooleanField()))
+
+    def naming_customer(self, customer_id):
+        """Events naming a customer: found through the index, kept only if their own (sealed)
+        ``customer_ids`` say so, since the index table is not covered by the seal."""
+        indexed = EventCustomer.objects.filter(customer_id=customer_id).values("event_id")
+        return self.filter(id__in=indexed).naming("customer_ids", str(customer_id))
 
 
 class AuditEvent(models.Model):
@@ -47,6 +72,8 @@ class AuditEvent(models.Model):
     detail = models.TextField(_("detail"), blank=True)
     leaf_index = models.BigIntegerField(_("sequence number"), null=True, blank=True, unique=True)
     leaf_hash = models.BinaryField(null=True, blank=True)
+
+    objects = AuditEventQuerySet.as_manager()
 
     class Meta:
         ordering = ["id"]

@@ -13,6 +13,7 @@ import fcntl
 import json
 import logging.handlers
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -54,6 +55,12 @@ def document(seq: int, values: tuple) -> dict:
     doc["at"] = utc_text(doc["at"])
     doc["ip"] = None if doc["ip"] is None else str(doc["ip"])
     return doc
+
+
+def documents(queryset, chunk_size: int = 5000) -> Iterator[dict]:
+    """The documents of the queryset's events, in its order, read ``chunk_size`` rows at a time."""
+    rows = queryset.values_list("leaf_index", *DOCUMENT_COLUMNS).iterator(chunk_size=chunk_size)
+    return (document(row[0], row[1:]) for row in rows)
 
 
 def event_leaf(seq: int, values: tuple) -> bytes:
@@ -230,17 +237,16 @@ def forward_sealed(batch: int = BATCH) -> int:
     while True:
         with transaction.atomic():
             state = _locked_state()
-            rows = list(AuditEvent.objects.filter(leaf_index__gte=state.forwarded)
-                        .order_by("leaf_index").values_list("leaf_index", *DOCUMENT_COLUMNS)
-                        [:batch])
-            if not rows:
+            docs = list(documents(AuditEvent.objects.filter(leaf_index__gte=state.forwarded)
+                                  .order_by("leaf_index")[:batch]))
+            if not docs:
                 return sent
-            lines = [canonical_json(document(row[0], row[1:])).decode() for row in rows]
+            lines = [canonical_json(doc).decode() for doc in docs]
             if target:
                 _append_lines(Path(target), lines)
             if logger:
                 for line in lines:
                     logger.info("anke-audit-event %s", line)
-            state.forwarded = rows[-1][0] + 1
+            state.forwarded = docs[-1]["seq"] + 1
             state.save(update_fields=["forwarded"])
-            sent += len(rows)
+            sent += len(docs)

@@ -20,11 +20,11 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from anke.access.catalogue import SHIPPED_ROLES
 from anke.access.guarded import require_permission
 from anke.audit.catalogue import Event, Outcome
-from anke.audit.forms import AuditFilterForm, naming_customer
+from anke.audit.forms import AuditFilterForm
 from anke.audit.models import AuditEvent
 from anke.audit.offline import canonical_json
 from anke.audit.recorder import record
-from anke.audit.sealing import DOCUMENT_COLUMNS, document
+from anke.audit.sealing import documents
 from anke.core.context import Actor
 
 PAGE_SIZE = 50
@@ -100,7 +100,7 @@ def customer_history(request, customer_id):
     raw_cursor = request.GET.get("cursor", "")
     ok = raw_cursor.isascii() and raw_cursor.isdigit() and len(raw_cursor) < 19  # not "²"
     cursor = int(raw_cursor) if ok else None
-    events, next_cursor = _page(naming_customer(AuditEvent.objects.all(), customer_id), cursor)
+    events, next_cursor = _page(AuditEvent.objects.naming_customer(customer_id), cursor)
     # The customer is named by id as the object of the search, not as a customer whose data
     # was read: the auditor sees none, and the history must not fill up with its own viewings.
     record(actor, Event.AUDIT_LIST, object_type="customer", object_ids=[customer_id],
@@ -128,11 +128,9 @@ class _Line:
 
 def _documents(ids: list[int]):
     """The canonical documents (as sealed and verified) of ``ids``, in their order."""
-    columns = (*DOCUMENT_COLUMNS, "leaf_index")
     for start in range(0, len(ids), EXPORT_CHUNK):
-        chunk = AuditEvent.objects.filter(id__in=ids[start:start + EXPORT_CHUNK]).order_by("-id")
-        for values in chunk.values_list(*columns):
-            yield document(values[-1], values[:-1])
+        yield from documents(AuditEvent.objects.filter(id__in=ids[start:start + EXPORT_CHUNK])
+                             .order_by("-id"), EXPORT_CHUNK)
 
 
 def _jsonl(ids: list[int]):
