@@ -1,7 +1,6 @@
 """Attacks on the audit trail by someone with full database access (SECURITY.md §5): each is
 detected by ``anke audit verify`` and named precisely, on SQLite and on PostgreSQL."""
 
-import base64
 import json
 from pathlib import Path
 
@@ -13,17 +12,18 @@ from django.utils import timezone
 
 from anke.audit.catalogue import Event
 from anke.audit.models import AuditEvent, Checkpoint, SealState
-from anke.audit.offline import Frontier, checkpoint_message, key_id
+from anke.audit.offline import Frontier, checkpoint_message, key_id, signature_valid
 from anke.audit.recorder import record
 from anke.audit.retention import PruneRefused, prune
 from anke.audit.sealing import (
     DOCUMENT_COLUMNS,
     SealStateCorrupt,
+    checkpoint_document,
     event_leaf,
     publish_checkpoints,
     seal_pending,
 )
-from anke.audit.signing import active_signing_key
+from anke.audit.signing import active_signing_key, trusted_public_keys
 from anke.audit.verify import verify_trail
 from anke.core.context import Actor
 from tests.audit.conftest import tamper
@@ -172,9 +172,12 @@ def test_an_unsealed_row_may_only_gain_its_seal_on_postgresql(db):
 
 
 def test_the_checkpoint_file_keeps_what_was_signed(trail, settings):
-    lines = Path(settings.AUDIT_CHECKPOINT_FILE).read_text().splitlines()
-    assert [json.loads(line)["size"] for line in lines] == [4, 8, 12]
-    assert all(base64.b64decode(json.loads(line)["signature"]) for line in lines)
+    copies = [json.loads(line) for line in
+              Path(settings.AUDIT_CHECKPOINT_FILE).read_text().splitlines()]
+    assert [copy["size"] for copy in copies] == [4, 8, 12]
+    signed = [checkpoint_document(c) for c in Checkpoint.objects.order_by("size")]
+    assert copies == signed
+    assert all(signature_valid(copy, trusted_public_keys()) for copy in copies)
 
 
 def test_a_forged_prune_point_does_not_excuse_a_deleted_history(trail):
