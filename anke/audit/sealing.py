@@ -108,13 +108,12 @@ def _checked_frontier(state: SealState) -> Frontier:
 def _assign(rows: list[tuple[int, int, bytes]]) -> None:
     """Set leaf index and hash of many events in one statement."""
     table = connection.ops.quote_name(AuditEvent._meta.db_table)
-    ids, seqs, hashes = (list(column) for column in zip(*rows, strict=True))
     if connection.vendor == "postgresql":
         # Three array parameters instead of thousands of placeholders to parse.
         sql = (f"UPDATE {table} AS e SET leaf_index = v.seq, leaf_hash = v.hash "  # noqa: S608
                f"FROM unnest(%s::bigint[], %s::bigint[], %s::bytea[]) AS v(id, seq, hash) "
                f"WHERE e.id = v.id")
-        params = [ids, seqs, hashes]
+        params = [list(column) for column in zip(*rows, strict=True)]
     else:
         values = ",".join(["(%s,%s,%s)"] * len(rows))
         sql = (f"UPDATE {table} SET leaf_index = v.column2, leaf_hash = v.column3 "  # noqa: S608
@@ -135,11 +134,11 @@ def _sign(key: SigningKey, size: int, root: bytes) -> Checkpoint:
 def _seal_batch(key: SigningKey, batch: int) -> int:
     with transaction.atomic():
         state = _locked_state()
-        frontier = _checked_frontier(state)
         rows = list(AuditEvent.objects.filter(leaf_index__isnull=True).order_by("id")
                     .values_list(*DOCUMENT_COLUMNS)[:batch])
         if not rows:
-            return 0
+            return 0  # an idle pass checks nothing and signs nothing
+        frontier = _checked_frontier(state)
         assigned = []
         for values in rows:
             seq = frontier.size
