@@ -16,6 +16,7 @@ from django.core.exceptions import ValidationError
 from django.db import models, transaction
 from django.utils.translation import gettext as _
 
+from anke.access.masking import present
 from anke.access.policy import has_permission, scope_q
 from anke.audit.catalogue import Event, Outcome
 from anke.audit.recorder import record, record_each
@@ -192,13 +193,15 @@ def audit_read(actor: Actor, event: Event, model, objects: Iterable, *,
                fields: Iterable[str] = (), reason: str = "") -> None:
     """Record a read of ``objects`` before they are returned (an error here fails the request).
 
-    Only then may their encrypted fields decrypt: this is the one road to a clear value.
+    Only then may their encrypted fields decrypt: this is the one road to a clear value, and
+    it ends in the reader's field policy (masked and hidden fields are replaced on the objects).
     """
     objects = list(objects)
     record(actor, event, object_type=object_type_of(model),
            object_ids=[obj.pk for obj in objects], fields=fields, reason=reason,
            customers=customers_of(objects))
     open_for_reading(actor, objects)
+    present(actor.user, objects)
 
 
 def detail_aad(subject_id, event: Event, request_id: str) -> bytes:

@@ -1,18 +1,27 @@
-"""The access policy: may this user do this, and on which records.
+"""The access policy: may this user do this, on which records, and with which fields.
 
-Fail closed: an inactive or anonymous user, an unknown permission or a role with an unknown scope
-yields nothing. Roles are read once per user object and kept on it, so a request costs one query.
+A user's rights are the union of their roles and of their active temporary grants. Fail closed:
+an inactive or anonymous user, an unknown permission, a resource without a scope or a field
+without a policy yields nothing. Roles and grants are read once per user object and kept on it,
+so a request costs a fixed number of queries whatever the page size.
 """
 
 from django.db.models import Q
 
-from anke.access.catalogue import PERMISSIONS, Scope
+from anke.access.catalogue import PERMISSIONS, FieldAccess, Scope, field_key, strongest
 
 _ROLES_ATTR = "_anke_roles"
+_GRANTS_ATTR = "_anke_grants"
+_SUBTREE_ATTR = "_anke_department_subtree"
+_GRANTED_CUSTOMERS_ATTR = "_anke_granted_customers"
+
+
+def _active(user) -> bool:
+    return user is not None and getattr(user, "is_authenticated", False) and user.is_active
 
 
 def roles_of(user) -> list:
-    if user is None or not getattr(user, "is_authenticated", False) or not user.is_active:
+    if not _active(user):
         return []
     roles = getattr(user, _ROLES_ATTR, None)
     if roles is None:
@@ -21,16 +30,35 @@ def roles_of(user) -> list:
     return roles
 
 
+def grants_of(user) -> list:
+    """The user's temporary grants in force now (expired ones end by themselves)."""
+    if not _active(user):
+        return []
+    grants = getattr(user, _GRANTS_ATTR, None)
+    if grants is None:
+        from anke.access.models import Grant
+
+        grants = list(Grant.objects.active().filter(user=user))
+        setattr(user, _GRANTS_ATTR, grants)
+    return grants
+
+
 def forget_roles(user) -> None:
-    """Drop the cached roles after they changed."""
-    if hasattr(user, _ROLES_ATTR):
-        delattr(user, _ROLES_ATTR)
+    """Drop what was read of the user's roles and grants after they changed."""
+    for attr in (_ROLES_ATTR, _GRANTS_ATTR, _SUBTREE_ATTR, _GRANTED_CUSTOMERS_ATTR):
+        if hasattr(user, attr):
+            delattr(user, attr)
 
 
 def has_permission(user, permission: str) -> bool:
     if permission not in PERMISSIONS:
         return False
-    return any(permission in role.permissions for role in roles_of(user))
+    return (any(permission in role.permissions for role in roles_of(user))
+            or any(permission in grant.permissions for grant in grants_of(user)))
+
+
+def resource_of(permission: str) -> str:
+    return permission.split(".", 1)[0]
 
 
 def scope_q(user, permission: str, customer_path: str = "") -> Q | None:
@@ -41,11 +69,13 @@ def scope_q(user, permission: str, customer_path: str = "") -> Q | None:
     """
     if permission not in PERMISSIONS:
         return None
+    resource = resource_of(permission)
+    parts = [_scope_part(user, role.scope_for(resource), customer_path)
+             for role in roles_of(user) if permission in role.permissions]
+    parts += [_grant_part(user, grant, customer_path)
+              for grant in grants_of(user) if permission in grant.permissions]
     q = None
-    for role in roles_of(user):
-        if permission not in role.permissions:
-            continue
-        part = _scope_part(user, role.customer_scope, customer_path)
+    for part in parts:
         if part is _EVERYTHING:
             return Q()
         if part is not None:
@@ -54,6 +84,10 @@ def scope_q(user, permission: str, customer_path: str = "") -> Q | None:
 
 
 _EVERYTHING = object()
+
+
+def _customer_id_lookup(path: str) -> str:
+    return f"{path[:-2]}_id" if path else "pk"
 
 
 def _scope_part(user, scope: str, path: str):
@@ -70,3 +104,151 @@ def _scope_part(user, scope: str, path: str):
     if scope == Scope.REGION and user.region_id:
         return Q(**{f"{path}region_id": user.region_id})
     return None
+
+
+def _grant_part(user, grant, path: str):
+    if grant.scope:
+        return _scope_part(user, grant.scope, path)
+    listed = grant.customers.through.objects.filter(grant_id=grant.pk).values("customer_id")
+    return Q(**{f"{_customer_id_lookup(path)}__in": listed})
+
+
+# --- field policies ---------------------------------------------------------------------------
+
+
+def classified_fields(model) -> list:
+    from anke.core.fields import ClassifiedMixin
+
+    return [f for f in model._meta.concrete_fields if isinstance(f, ClassifiedMixin)]
+
+
+class CustomerFacts:
+    """What decides whether a scope reaches a record: its customer's owner, department and
+    region."""
+
+    __slots__ = ("customer_id", "owner_id", "department_id", "region_id")
+
+    def __init__(self, customer_id, owner_id, department_id, region_id):
+        self.customer_id = customer_id
+        self.owner_id = owner_id
+        self.department_id = department_id
+        self.region_id = region_id
+
+    @classmethod
+    def of(cls, customer):
+        return cls(customer.pk, customer.owner_id, customer.department_id, customer.region_id)
+
+
+class FieldPolicy:
+    """What ``user`` may do with each classified field of ``model``'s records under
+    ``permission``: for each record, the strongest level among the roles and grants holding
+    the permission whose scope reaches that record."""
+
+    def __init__(self, user, permission: str, model):
+        self.user = user
+        resource = resource_of(permission)
+        fields = classified_fields(model)
+        self.names = [f.name for f in fields]
+        self.sources = [
+            (("scope", role.scope_for(resource)),
+             {f.name: role.access_to(field_key(f)) for f in fields})
+            for role in roles_of(user) if permission in role.permissions
+        ] + [
+            (("scope", grant.scope) if grant.scope else ("grant", grant.pk),
+             dict.fromkeys(self.names, FieldAccess(grant.field_access)))
+            for grant in grants_of(user) if permission in grant.permissions
+        ]
+        self.top = self._union(levels for _reach, levels in self.sources)
+        # Most users hold one role, or roles that agree: then no record needs looking at.
+        self.uniform = all(levels == self.top for _reach, levels in self.sources) or any(
+            reach == ("scope", Scope.ALL) and levels == self.top
+            for reach, levels in self.sources)
+
+    def _union(self, level_maps) -> dict:
+        level_maps = list(level_maps)
+        return {name: strongest(levels[name] for levels in level_maps) for name in self.names}
+
+    def levels(self, facts: CustomerFacts | None) -> dict:
+        """The levels for a record of that customer (``None``: a record not yet placed, which
+        every source holding the permission reaches)."""
+        if self.uniform or facts is None:
+            return self.top
+        return self._union(levels for reach, levels in self.sources
+                           if self._reaches(reach, facts))
+
+    def _reaches(self, reach, facts: CustomerFacts) -> bool:
+        kind, value = reach
+        user = self.user
+        if kind == "grant":
+            return facts.customer_id in _granted_customers(user).get(value, ())
+        if value == Scope.ALL:
+            return True
+        if value == Scope.OWN:
+            return facts.owner_id == user.pk
+        if value == Scope.DEPARTMENT:
+            return facts.department_id in _department_subtree(user)
+        if value == Scope.REGION:
+            return user.region_id is not None and facts.region_id == user.region_id
+        return False
+
+
+def _department_subtree(user) -> set:
+    subtree = getattr(user, _SUBTREE_ATTR, None)
+    if subtree is None:
+        subtree = set()
+        if user.department_id:
+            departments = user._meta.get_field("department").related_model.objects
+            subtree = set(departments.filter(path__startswith=user.department.path)
+                          .values_list("pk", flat=True))
+        setattr(user, _SUBTREE_ATTR, subtree)
+    return subtree
+
+
+def _granted_customers(user) -> dict:
+    """Grant id → the customer ids it lists, for all the user's active grants in one query."""
+    granted = getattr(user, _GRANTED_CUSTOMERS_ATTR, None)
+    if granted is None:
+        from anke.access.models import Grant
+
+        granted = {}
+        rows = Grant.customers.through.objects.filter(
+            grant_id__in=[g.pk for g in grants_of(user) if not g.scope])
+        for grant_id, customer_id in rows.values_list("grant_id", "customer_id"):
+            granted.setdefault(grant_id, set()).add(customer_id)
+        setattr(user, _GRANTED_CUSTOMERS_ATTR, granted)
+    return granted
+
+
+def facts_of(objects) -> dict:
+    """The customer facts of each object (keyed by ``id(obj)``), with at most one query for the
+    records whose customer was not loaded with them."""
+    from anke.encryption.registry import subject_id_of
+
+    facts, missing = {}, {}
+    for obj in objects:
+        if not hasattr(obj, "customer_id"):
+            facts[id(obj)] = CustomerFacts.of(obj)
+        elif "customer" in obj._state.fields_cache:
+            facts[id(obj)] = CustomerFacts.of(obj.customer)
+        else:
+            missing.setdefault(subject_id_of(obj), []).append(obj)
+    if missing:
+        customer_model = next(iter(missing.values()))[0]._meta.get_field("customer").related_model
+        rows = customer_model.objects.filter(pk__in=list(missing)).values_list(
+            "pk", "owner_id", "department_id", "region_id")
+        for row in rows:
+            for obj in missing[row[0]]:
+                facts[id(obj)] = CustomerFacts(*row)
+    return facts
+
+
+def field_levels(user, permission: str, objects) -> dict:
+    """``id(obj)`` → {field name: FieldAccess} for objects of one model."""
+    objects = list(objects)
+    if not objects:
+        return {}
+    policy = FieldPolicy(user, permission, type(objects[0]))
+    if policy.uniform:
+        return {id(obj): policy.top for obj in objects}
+    facts = facts_of(objects)
+    return {id(obj): policy.levels(facts.get(id(obj))) for obj in objects}

@@ -4,6 +4,7 @@ Called inside the transaction of the change it records, so both commit or neithe
 before data is returned for reads, so a failed write fails the request (it raises).
 """
 
+import json
 import uuid
 from collections.abc import Iterable
 
@@ -55,11 +56,21 @@ def _index_customers(events: list[AuditEvent]) -> None:
                 + ",".join(["(%s, %s)"] * len(batch)), [v for row in batch for v in row])
 
 
+def clear_change(before: dict, after: dict) -> str:
+    """The detail of a change to configuration (a role, a user's roles, a grant): the fields
+    that changed with their old and new values, as JSON. Only for values that are not personal
+    data of customers; a customer's values go sealed (``guarded.sealed_change``)."""
+    change = {name: [before.get(name), after.get(name)] for name in sorted(set(before) | set(after))
+              if before.get(name) != after.get(name)}
+    return json.dumps(change, sort_keys=True, ensure_ascii=False, default=str) if change else ""
+
+
 def record(actor: Actor, event: Event, *, object_type: str = "", object_ids: Iterable = (),
            fields: Iterable[str] = (), outcome: Outcome = Outcome.ALLOWED, reason: str = "",
            customers: Iterable = (), detail: str = "") -> AuditEvent:
     """Append one event. ``customers`` names whose data it touched; ``detail`` is a value
-    already sealed under that customer's data key (never clear personal data)."""
+    already sealed under that customer's data key, or a ``clear_change`` of configuration
+    (never clear personal data)."""
     audit_event = _event(actor, event, object_type, object_ids, fields, outcome, reason,
                          customers, detail)
     # One transaction for the event and its index rows (one commit when called outside any).

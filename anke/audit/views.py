@@ -52,7 +52,7 @@ def _rows(events) -> list[dict]:
     """The cells of the table, labels looked up once per page rather than once per row."""
     actions = {value: str(label) for value, label in Event.choices}
     outcomes = {value: str(label) for value, label in Outcome.choices}
-    roles = {code: str(label) for code, (label, _perms, _scope) in SHIPPED_ROLES.items()}
+    roles = {code: str(role.label) for code, role in SHIPPED_ROLES.items()}
     history = reverse("audit:customer", args=[CUSTOMER_PLACEHOLDER]).replace(
         str(CUSTOMER_PLACEHOLDER), "{}")
     return [{

@@ -18,9 +18,9 @@ from anke.service.models import Ticket
 from tests.api.conftest import signed_in
 from tests.personas import actor, customer_of
 
-# Session (2) + throttle bookkeeping in the database cache (6) + roles (1) + the page (1) +
-# the audit event and its customer index (2): the same whatever the page size.
-LIST_QUERY_BUDGET = 13  # one of them fetches the page's data keys
+# Session (2) + throttle bookkeeping in the database cache (6) + roles and grants (2) + the
+# page (1) + the audit event and its customer index (2): the same whatever the page size.
+LIST_QUERY_BUDGET = 14  # one of them fetches the page's data keys
 
 
 def _stage(code):

@@ -96,7 +96,7 @@ def test_list_costs_a_fixed_number_of_queries(client, cast, django_assert_max_nu
         {"customer": customers[i % 6], "subject": f"工单{i}",
          "assignee": cast.service if i % 2 else None} for i in range(30)])
     client.force_login(cast.manager)
-    with django_assert_max_num_queries(7):
+    with django_assert_max_num_queries(8):
         response = client.get(reverse("service:list"))
     assert response.status_code == 200 and len(response.context["rows"]) == 30
 

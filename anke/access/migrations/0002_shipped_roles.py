@@ -5,10 +5,11 @@ from anke.access.catalogue import SHIPPED_ROLES
 
 def create_roles(apps, schema_editor):
     Role = apps.get_model("access", "Role")
-    for code, (label, permissions, scope) in SHIPPED_ROLES.items():
+    for code, role in SHIPPED_ROLES.items():
         Role.objects.update_or_create(
             code=code,
-            defaults={"name": str(label), "permissions": permissions, "customer_scope": scope},
+            defaults={"name": str(role.label), "permissions": role.permissions,
+                      "customer_scope": str(role.scope)},
         )
 
 
