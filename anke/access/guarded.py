@@ -16,8 +16,9 @@ from django.core.exceptions import ValidationError
 from django.db import models, transaction
 from django.utils.translation import gettext as _
 
+from anke.access.catalogue import FieldAccess
 from anke.access.masking import present
-from anke.access.policy import has_permission, scope_q
+from anke.access.policy import CustomerFacts, FieldPolicy, facts_of, has_permission, scope_q
 from anke.audit.catalogue import Event, Outcome
 from anke.audit.recorder import record, record_each
 from anke.core.context import Actor
@@ -42,16 +43,37 @@ def customers_of(objects: Iterable) -> set:
     return {subject_id_of(obj) for obj in objects}
 
 
-def deny(actor: Actor, event: Event, model, object_ids: Iterable, reason: str):
+def deny(actor: Actor, event: Event, model, object_ids: Iterable, reason: str, *,
+         fields: Iterable[str] = (), message=None):
     """Record a refusal (outside any transaction that would roll it back) and raise it."""
     object_ids = list(object_ids)
     # An attempt on a customer's own id is part of that customer's access history.
     customers = object_ids if model._meta.label == "customers.Customer" else ()
     record(actor, event, object_type=object_type_of(model), object_ids=object_ids,
-           outcome=Outcome.DENIED, reason=reason, customers=customers)
+           fields=fields, outcome=Outcome.DENIED, reason=reason, customers=customers)
     if reason == "not_visible":
         raise NotVisible()
-    raise ActionDenied()
+    raise ActionDenied(message)
+
+
+def check_field_access(actor: Actor, event: Event, model, names: Iterable[str], *,
+                       action: str, facts, object_ids=()) -> None:
+    """Refuse (403, audited) a write naming a classified field that the actor's field policy
+    does not make editable on every customer the records belong to. ``facts()`` gives those
+    customers' facts (``None`` for a customer not yet created); it is called only when the
+    actor's roles disagree. Masked, hidden and read-only fields are never written, not even
+    unchanged."""
+    resource = model.objects.get_queryset().resource
+    policy = FieldPolicy(actor.user, f"{resource}.{action}", model)
+    names = set(names)
+    blocked = sorted({name for fact in ([None] if policy.uniform else facts())
+                      for name, level in policy.levels(fact).items()
+                      if name in names and level != FieldAccess.EDIT})
+    if blocked:
+        labels = ", ".join(str(model._meta.get_field(name).verbose_name) for name in blocked)
+        deny(actor, event, model, object_ids, "field_not_editable", fields=blocked,
+             message=_("Your role may not change these fields: %(fields)s.") % {
+                 "fields": labels})
 
 
 def access_object(actor: Actor, queryset: models.QuerySet, pk, event: Event,
@@ -98,6 +120,8 @@ def create_child(actor: Actor, parents: models.QuerySet, parent_id, model, *, da
     check_fields(model, data, allowed)
     resource = model.objects.get_queryset().resource
     parent = parent_for_new(actor, parents, parent_id, f"{resource}.create", event, model)
+    check_field_access(actor, event, model, data, action="create",
+                       facts=lambda: [CustomerFacts.of(parent)], object_ids=[parent.pk])
     with transaction.atomic():
         obj = save_new(actor, model(customer=parent, **data, **extra), event)
         if after_save:
@@ -158,6 +182,9 @@ def create_children(actor: Actor, parents: models.QuerySet, model, rows: list[di
         parents.model.objects.filter(q, pk__in=customer_ids).values_list("pk", flat=True))
     if customer_ids - reachable:
         deny(actor, event, model, sorted(map(str, customer_ids - reachable)), "not_visible")
+    check_field_access(actor, event, model, {name for row in rows for name in row},
+                       action="create",
+                       facts=lambda: _facts_of_customers(parents.model, customer_ids))
     foreign_keys = [f.name for f in model._meta.concrete_fields if f.is_relation]
     objects, errors = [], {}
     for line, row in enumerate(rows, start=1):
@@ -187,6 +214,12 @@ def create_children(actor: Actor, parents: models.QuerySet, model, rows: list[di
         if after_save:
             after_save(objects)
     return objects
+
+
+def _facts_of_customers(customer_model, customer_ids) -> list[CustomerFacts]:
+    rows = customer_model.objects.filter(pk__in=customer_ids).values_list(
+        "pk", "owner_id", "department_id", "region_id")
+    return [CustomerFacts(*row) for row in rows]
 
 
 def audit_read(actor: Actor, event: Event, model, objects: Iterable, *,
@@ -266,6 +299,8 @@ def update_object(actor: Actor, queryset: models.QuerySet, pk, *, changes: dict,
     """
     check_fields(queryset.model, changes, allowed)
     visible = access_object(actor, queryset, pk, event, "edit")
+    check_field_access(actor, event, queryset.model, changes, action="edit",
+                       facts=lambda: list(facts_of([visible]).values()), object_ids=[pk])
     with transaction.atomic():
         # The subject's data key is locked before the row, in the order a key rotation takes.
         # (A changed encrypted field fetches it for writing; an erased subject refuses that.)

@@ -15,7 +15,7 @@ from django.db.models.signals import pre_save
 from django.dispatch import receiver
 
 from anke.access.catalogue import FieldAccess
-from anke.access.policy import classified_fields, field_levels
+from anke.access.policy import FieldPolicy, classified_fields, facts_of, field_levels
 from anke.core.fields import Mask
 
 PRESENTED_ATTR = "_anke_field_access"
@@ -116,6 +116,22 @@ def present(user, objects) -> None:
 def access_levels(obj) -> dict:
     """The levels ``present`` applied to ``obj`` ({} when it was not presented)."""
     return getattr(obj, PRESENTED_ATTR, {})
+
+
+class FieldPolicyFormMixin:
+    """A model form offers only the classified fields its user may edit: masked, hidden and
+    read-only ones are left out, so they are neither shown as inputs nor posted back (the
+    record's page shows them as the role allows). ``form_page`` calls ``restrict_to``."""
+
+    def restrict_to(self, user) -> None:
+        model = self._meta.model
+        adding = self.instance._state.adding
+        resource = model.objects.get_queryset().resource
+        policy = FieldPolicy(user, f"{resource}.{'create' if adding else 'edit'}", model)
+        facts = None if adding or policy.uniform else facts_of([self.instance])[id(self.instance)]
+        for name, level in policy.levels(facts).items():
+            if level != FieldAccess.EDIT:
+                self.fields.pop(name, None)
 
 
 class PresentedObjectSaved(RuntimeError):

@@ -22,7 +22,7 @@ def form_page(request, *, form_class, save, title: str, cancel_url: str, breadcr
     if instance is not None:
         form_kwargs["instance"] = instance
     if request.method == "POST":
-        form = form_class(request.POST, **form_kwargs)
+        form = _restricted(form_class(request.POST, **form_kwargs), request.user)
         if form.is_valid():
             try:
                 result = save(Actor.from_request(request), form.cleaned_data)
@@ -34,11 +34,18 @@ def form_page(request, *, form_class, save, title: str, cancel_url: str, breadcr
                 messages.success(request, success_message or _("Saved."))
                 return redirect(result)
     else:
-        form = form_class(initial=initial, **form_kwargs)
+        form = _restricted(form_class(initial=initial, **form_kwargs), request.user)
     return render(request, "web/form_page.html", {
         "form": form, "title": title, "cancel_url": cancel_url, "breadcrumbs": breadcrumbs,
         "delete_url": delete_url,
     }, status=400 if request.method == "POST" else 200)
+
+
+def _restricted(form, user):
+    """The form with only the fields the user's field policy lets them edit."""
+    if hasattr(form, "restrict_to"):
+        form.restrict_to(user)
+    return form
 
 
 def confirm_delete(request, *, obj, delete, cancel_url: str, success_url: str):

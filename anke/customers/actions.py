@@ -10,6 +10,7 @@ from django.utils.translation import gettext as _
 from anke.access.guarded import (
     access_object,
     audit_read,
+    check_field_access,
     check_fields,
     create_child,
     delete_object,
@@ -19,7 +20,7 @@ from anke.access.guarded import (
     save_new,
     update_object,
 )
-from anke.access.policy import has_permission
+from anke.access.policy import CustomerFacts, has_permission
 from anke.audit.catalogue import Event
 from anke.audit.recorder import record, record_each
 from anke.core.context import Actor
@@ -72,6 +73,11 @@ def _assert_visible(actor: Actor, customer: Customer) -> None:
         raise ActionDenied(_("You would no longer be able to see this customer."))
 
 
+def _new_customer_facts(owner) -> CustomerFacts:
+    """A customer about to be created: its owner's department and region come with it."""
+    return CustomerFacts(None, owner.pk, owner.department_id, owner.region_id)
+
+
 def create_customer(actor: Actor, *, data: dict) -> Customer:
     """Create a customer owned by the actor (or, with the reassign right, by someone else)."""
     data = dict(data)
@@ -80,6 +86,8 @@ def create_customer(actor: Actor, *, data: dict) -> Customer:
     check_fields(Customer, data, CUSTOMER_FIELDS)
     require_permission(actor, "customer.create", Event.CUSTOMER_CREATE, Customer)
     owner = _resolve_owner(actor, owner, Event.CUSTOMER_CREATE)
+    check_field_access(actor, Event.CUSTOMER_CREATE, Customer, data, action="create",
+                       facts=lambda: [_new_customer_facts(owner)])
     with transaction.atomic():
         customer = Customer(**data, owner=owner, department_id=owner.department_id,
                             region_id=owner.region_id)
@@ -100,6 +108,9 @@ def create_customers(actor: Actor, rows: list[dict], *, owners: list | None = No
     if any(o.pk != actor.user.pk for o in owners) and not has_permission(
             actor.user, "customer.reassign"):
         deny(actor, Event.CUSTOMER_CREATE, Customer, [], "not_permitted")
+    check_field_access(actor, Event.CUSTOMER_CREATE, Customer,
+                       {name for row in rows for name in row}, action="create",
+                       facts=lambda: [_new_customer_facts(o) for o in set(owners)])
     customers, tag_names, errors = [], [], {}
     for line, (row, owner) in enumerate(zip(rows, owners, strict=True), start=1):
         row = dict(row)

@@ -4,13 +4,15 @@ from django import forms
 from django.contrib.auth import get_user_model
 from django.utils.translation import gettext_lazy as _
 
+from anke.access.masking import FieldPolicyFormMixin
 from anke.core.forms import BootstrapFormMixin, DateInput, VersionField
 from anke.customers.actions import CONTACT_FIELDS, CUSTOMER_FIELDS
 from anke.customers.models import ContactPerson, Customer, Tag
 from anke.encryption.forms import UnreadableValuesMixin
 
 
-class CustomerForm(UnreadableValuesMixin, BootstrapFormMixin, forms.ModelForm):
+class CustomerForm(FieldPolicyFormMixin, UnreadableValuesMixin, BootstrapFormMixin,
+                   forms.ModelForm):
     tags = forms.CharField(label=_("Tags"), required=False, max_length=500,
                            help_text=_("Separate tags with commas."))
     version = VersionField(required=False)
@@ -35,7 +37,7 @@ class CustomerForm(UnreadableValuesMixin, BootstrapFormMixin, forms.ModelForm):
         return [name.strip() for name in raw.split(",") if name.strip()]
 
 
-class ContactForm(UnreadableValuesMixin, BootstrapFormMixin, forms.ModelForm):
+class ContactForm(FieldPolicyFormMixin, UnreadableValuesMixin, BootstrapFormMixin, forms.ModelForm):
     version = VersionField(required=False)
 
     class Meta:

@@ -7,6 +7,7 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from anke.access.masking import FieldPolicyFormMixin
 from anke.core.forms import BootstrapFormMixin, DateInput, DateTimeInput, VersionField
 from anke.encryption.forms import UnreadableValuesMixin
 from anke.sales.actions import ACTIVITY_FIELDS, DEAL_FIELDS, TASK_FIELDS
@@ -44,7 +45,7 @@ class DealForm(VersionedModelForm):
         self.fields["amount"].widget.attrs["min"] = "0"
 
 
-class ActivityForm(UnreadableValuesMixin, VersionedModelForm):
+class ActivityForm(FieldPolicyFormMixin, UnreadableValuesMixin, VersionedModelForm):
     class Meta:
         model = Activity
         fields = ACTIVITY_FIELDS

@@ -4,6 +4,7 @@ from django import forms
 from django.contrib.auth import get_user_model
 from django.utils.translation import gettext_lazy as _
 
+from anke.access.masking import FieldPolicyFormMixin
 from anke.core.forms import BootstrapFormMixin, VersionField
 from anke.encryption.forms import UnreadableValuesMixin
 from anke.service.models import Ticket
@@ -13,7 +14,7 @@ def active_users():
     return get_user_model().objects.filter(is_active=True)
 
 
-class TicketForm(UnreadableValuesMixin, BootstrapFormMixin, forms.ModelForm):
+class TicketForm(FieldPolicyFormMixin, UnreadableValuesMixin, BootstrapFormMixin, forms.ModelForm):
     """Opening a ticket: what it is about, how urgent, who handles it."""
 
     version = VersionField(required=False)
