@@ -100,6 +100,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "anke.web.context_processors.navigation",
+                "anke.access.grant_views.access_navigation",
             ],
         },
     },
@@ -220,6 +221,13 @@ AUDIT_RETENTION_DAYS = env.int("ANKE_AUDIT_RETENTION_DAYS", default=3 * 365)
 if AUDIT_RETENTION_DAYS < 183:
     raise ImproperlyConfigured("ANKE_AUDIT_RETENTION_DAYS must be at least 183 (six months).")
 AUDIT_SEAL_INTERVAL = env.float("ANKE_AUDIT_SEAL_INTERVAL", default=2.0)
+
+# --- temporary grants and break-glass (docs/grants-and-reviews.md) -------------------------------
+ANKE_GRANT_MAX_DAYS = env.int("ANKE_GRANT_MAX_DAYS", default=30)
+ANKE_BREAK_GLASS_MAX_MINUTES = env.int("ANKE_BREAK_GLASS_MAX_MINUTES", default=240)
+if ANKE_GRANT_MAX_DAYS < 1 or ANKE_BREAK_GLASS_MAX_MINUTES < 1:
+    raise ImproperlyConfigured("ANKE_GRANT_MAX_DAYS and ANKE_BREAK_GLASS_MAX_MINUTES must be "
+                               "at least 1.")
 
 # --- static files -------------------------------------------------------------------------------
 STATIC_URL = "/static/"
