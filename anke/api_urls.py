@@ -19,6 +19,7 @@ from rest_framework.response import Response
 from rest_framework.routers import DefaultRouter
 from rest_framework.views import APIView
 
+from anke.access.api import RoleViewSet
 from anke.accounts.api import TokenViewSet, UserViewSet
 from anke.customers.api import ContactViewSet, CustomerViewSet
 from anke.sales.api import (
@@ -43,6 +44,7 @@ router.register("tickets", TicketViewSet, basename="ticket")
 router.register("pipeline-stages", PipelineStageViewSet, basename="pipelinestage")
 router.register("users", UserViewSet, basename="user")
 router.register("tokens", TokenViewSet, basename="token")
+router.register("roles", RoleViewSet, basename="role")
 
 HTTP_METHODS = ("get", "post", "put", "patch", "delete")
 

@@ -4,5 +4,6 @@ urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),
     path("api/v1/", include("anke.api_urls")),
     path("audit/", include("anke.audit.urls")),
+    path("roles/", include("anke.access.urls")),
     path("", include("anke.web.urls")),
 ]
