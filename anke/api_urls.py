@@ -20,6 +20,7 @@ from rest_framework.routers import DefaultRouter
 from rest_framework.views import APIView
 
 from anke.access.api import RoleViewSet
+from anke.access.grant_api import GrantViewSet, ReviewItemViewSet, ReviewViewSet
 from anke.accounts.api import TokenViewSet, UserViewSet
 from anke.customers.api import ContactViewSet, CustomerViewSet
 from anke.sales.api import (
@@ -44,6 +45,9 @@ router.register("tickets", TicketViewSet, basename="ticket")
 router.register("pipeline-stages", PipelineStageViewSet, basename="pipelinestage")
 router.register("users", UserViewSet, basename="user")
 router.register("tokens", TokenViewSet, basename="token")
+router.register("grants", GrantViewSet, basename="grant")
+router.register("reviews", ReviewViewSet, basename="review")
+router.register("review-items", ReviewItemViewSet, basename="reviewitem")
 router.register("roles", RoleViewSet, basename="role")
 
 HTTP_METHODS = ("get", "post", "put", "patch", "delete")
