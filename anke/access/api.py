@@ -106,6 +106,9 @@ class RoleUpdateSerializer(RoleSerializer):
     """A change to a role. The code never changes; a shipped role keeps its name."""
 
     name = serializers.CharField(max_length=100, required=False)
+    # PUT replaces everything the role grants, so it names all of it.
+    scopes = ScopeMapField()
+    field_policies = FieldPolicyMapField()
 
     class Meta(RoleSerializer.Meta):
         read_only_fields = ("id", "code")
