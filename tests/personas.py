@@ -3,7 +3,12 @@ manager, a service agent, a manager, an auditor, an administrator and a deactiva
 
 from dataclasses import dataclass
 
-from anke.accounts.actions import create_department, create_region, create_user
+from anke.accounts.actions import (
+    create_department,
+    create_region,
+    create_user,
+    deactivate_user,
+)
 from anke.core.context import Actor
 from anke.customers.actions import create_customer
 
@@ -50,11 +55,9 @@ def build_cast() -> Cast:
         east=east,
         north=north,
     )
-    from tests.conftest import tripwire_off  # (conftest imports this module)
-
-    with tripwire_off():  # no action deactivates a user yet: the departed rep is staged
-        cast.departed.is_active = False
-        cast.departed.save(update_fields=["is_active"])
+    # The departed rep left through the real off-boarding road, handing over to sales_a.
+    deactivate_user(OPERATOR, cast.departed.pk, successor_id=cast.sales_a.pk)
+    cast.departed.refresh_from_db(fields=["is_active"])
     return cast
 
 

@@ -3,20 +3,32 @@
 import secrets
 from datetime import timedelta
 
-from django.contrib.auth import get_user_model
+from django.apps import apps
+from django.contrib.auth import SESSION_KEY, get_user_model
 from django.contrib.auth.password_validation import validate_password
+from django.contrib.sessions.models import Session
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy as _lazy
 
-from anke.access.guarded import deny
+from anke.access.catalogue import PERMISSIONS, Scope
+from anke.access.guarded import check_fields, deny
 from anke.access.models import Role
-from anke.access.policy import has_permission
+from anke.access.policy import (
+    CustomerFacts,
+    FieldPolicy,
+    forget_roles,
+    has_permission,
+    roles_of,
+)
 from anke.accounts.models import ApiToken, Department, Region
 from anke.audit.catalogue import Event
-from anke.audit.recorder import record
+from anke.audit.recorder import clear_change, record
 from anke.core.context import Actor
+from anke.core.errors import ActionDenied
 
 MAX_TOKEN_DAYS = 366
 
@@ -117,3 +129,359 @@ def revoke_api_token(actor: Actor, token_id) -> ApiToken:
             token.save(update_fields=["revoked_at"])
         record(actor, Event.TOKEN_REVOKE, object_type="apitoken", object_ids=[token.pk])
     return token
+
+
+# --- user administration and off-boarding -------------------------------------------------------
+
+USER_FIELDS = ("display_name", "department", "region", "manager", "roles")
+# Holding either of these is what lets someone fix everyone else's access: the last active
+# holder keeps them.
+GUARDED_PERMISSIONS = ("user.manage", "role.manage")
+# Listed by the action so a caller sending them learns they are refused, not silently ignored.
+NEVER_SETTABLE = ("is_active", "is_staff", "is_superuser", "password", "username", "email",
+                  "last_login", "date_joined", "groups", "user_permissions")
+
+
+def require_user_manager(actor: Actor, event: Event, user_id=None) -> None:
+    """``user.manage`` (or the shell operator), else an audited 403 naming the target. Edges
+    call it before they validate input too, so a refusal is a 403 whatever was sent."""
+    if not actor.is_operator and not has_permission(actor.user, "user.manage"):
+        pk = _as_pk(user_id)
+        deny(actor, event, get_user_model(), [] if pk is None else [pk], "not_permitted")
+
+
+def _as_pk(value) -> int | None:
+    raw = str(getattr(value, "pk", value))
+    # ASCII digits only: "²".isdigit() is true and int() refuses it.
+    return int(raw) if raw.isascii() and raw.isdigit() and len(raw) < 19 else None
+
+
+def _target(actor: Actor, user_id, event: Event):
+    """The user ``user_id`` or an audited 404."""
+    pk = _as_pk(user_id)
+    user = get_user_model().objects.select_related("department", "region").filter(
+        pk=pk).first() if pk is not None else None
+    if user is None:
+        deny(actor, event, get_user_model(), [user_id] if pk is not None else [], "not_visible")
+    return user
+
+
+def _snapshot(user, roles) -> dict:
+    """A user's assignments as the trail keeps them: ids and sorted role codes."""
+    return {"display_name": user.display_name, "department": user.department_id,
+            "region": user.region_id, "manager": user.manager_id,
+            "roles": sorted(role.code for role in roles)}
+
+
+def _resolve(model, value, field: str, message: str):
+    if value is None or value == "":
+        return None
+    if isinstance(value, model):
+        return value
+    pk = _as_pk(value)
+    found = model.objects.filter(pk=pk).first() if pk is not None else None
+    if found is None:
+        raise ValidationError({field: message})
+    return found
+
+
+def _check_manager(user, manager) -> None:
+    """A manager is someone else, and no chain of managers may lead back to the user."""
+    if manager is None:
+        return
+    if manager.pk == user.pk:
+        raise ValidationError({"manager": _("A user cannot be their own manager.")})
+    seen, current = {manager.pk}, manager.manager_id
+    User = get_user_model()
+    while current is not None and current not in seen:
+        if current == user.pk:
+            raise ValidationError({"manager": _(
+                "This would make a circle of managers: %(name)s reports to this user "
+                "already.") % {"name": str(manager)}})
+        seen.add(current)
+        current = User.objects.filter(pk=current).values_list("manager_id", flat=True).first()
+
+
+def _holder_roles(permission: str) -> list[int]:
+    return [role.pk for role in Role.objects.all() if permission in (role.permissions or [])]
+
+
+def _check_not_last_holder(user, remaining_roles, *, leaving: bool) -> None:
+    """Refuse to leave no active user holding ``user.manage`` or ``role.manage`` (by role:
+    temporary grants run out). Runs inside the transaction after locking the holders, so two
+    administrators demoting each other at once cannot both succeed."""
+    if not user.is_active:
+        return  # an inactive user holds nothing
+    User = get_user_model()
+    for permission in GUARDED_PERMISSIONS:
+        role_ids = _holder_roles(permission)
+        if not user.roles.filter(pk__in=role_ids).exists():
+            continue  # the user does not hold it now: nothing is lost
+        if not leaving and any(role.pk in role_ids for role in remaining_roles):
+            continue
+        holders = User.objects.filter(is_active=True, roles__in=role_ids).distinct()
+        list(User.objects.select_for_update().filter(pk__in=holders.values("pk"))
+             .order_by("pk").values_list("pk", flat=True))
+        if not holders.exclude(pk=user.pk).exists():
+            raise ValidationError({"roles" if not leaving else "user": _(
+                "%(name)s is the last active user who may %(right)s. Give that right to "
+                "someone else first, or nobody could manage access any more.") % {
+                "name": str(user), "right": str(PERMISSIONS[permission]).lower()}})
+
+
+def update_user(actor: Actor, user_id, *, changes: dict):
+    """Change a user's display name, department, region, manager or roles (role codes).
+
+    ``is_active`` changes only through :func:`deactivate_user` and :func:`reactivate_user`;
+    names in ``NEVER_SETTABLE`` (and anything else unknown) are refused. Administrators may drop
+    their own roles but not add to them: another administrator must, so nobody hands themselves
+    customer data. The event carries the before/after of what changed.
+    """
+    require_user_manager(actor, Event.USER_UPDATE, user_id)
+    user = _target(actor, user_id, Event.USER_UPDATE)
+    changes = dict(changes)
+    check_fields(type(user), changes, USER_FIELDS)
+    values = {}
+    if "display_name" in changes:
+        values["display_name"] = str(changes["display_name"] or "").strip()
+    if "department" in changes:
+        values["department"] = _resolve(Department, changes["department"], "department",
+                                        _("Choose an existing department."))
+    if "region" in changes:
+        values["region"] = _resolve(Region, changes["region"], "region",
+                                    _("Choose an existing region."))
+    if "manager" in changes:
+        manager = _resolve(type(user), changes["manager"], "manager", _("Choose a user."))
+        if manager is not None and manager.pk != user.manager_id and not manager.is_active:
+            raise ValidationError({"manager": _("Choose an active user.")})
+        _check_manager(user, manager)
+        values["manager"] = manager
+    current_roles = list(user.roles.all())
+    roles = current_roles
+    if "roles" in changes:
+        codes = changes["roles"]
+        if not isinstance(codes, list | tuple) or not all(isinstance(c, str) for c in codes):
+            raise ValidationError({"roles": _("Give a list of role codes.")})
+        roles = list(Role.objects.filter(code__in=codes))
+        if missing := sorted(set(codes) - {r.code for r in roles}):
+            raise ValidationError({"roles": _("Unknown role: %(codes)s")
+                                   % {"codes": ", ".join(missing)}})
+        added = {r.pk for r in roles} - {r.pk for r in current_roles}
+        if added and not actor.is_operator and actor.user.pk == user.pk:
+            try:
+                deny(actor, Event.USER_UPDATE, type(user), [user.pk], "self_escalation")
+            except ActionDenied:
+                raise ActionDenied(_("You cannot give yourself a role. Ask another "
+                                     "administrator.")) from None
+    before = _snapshot(user, current_roles)
+    with transaction.atomic():
+        user = type(user).objects.select_for_update().get(pk=user.pk)
+        for name, value in values.items():
+            setattr(user, name, value)
+        user.full_clean(exclude=["password", "username"], validate_unique=False)
+        if "roles" in changes:
+            _check_not_last_holder(user, roles, leaving=False)
+        after = _snapshot(user, roles)
+        changed = sorted(name for name in after if after[name] != before[name])
+        if update_fields := [name for name in changed if name != "roles"]:
+            user.save(update_fields=update_fields)
+        if "roles" in changed:
+            user.roles.set(roles)
+        forget_roles(user)
+        record(actor, Event.USER_UPDATE, object_type="user", object_ids=[user.pk],
+               fields=changed, detail=clear_change(
+                   {name: before[name] for name in changed},
+                   {name: after[name] for name in changed}))
+    return user
+
+
+def may_own_customers(user) -> bool:
+    """Whether ``user`` can be given customers: may create them, or holds a role that
+    reaches customers at all. (Roles are read fresh: the answer decides a handover.)"""
+    if not user.is_active:
+        return False
+    forget_roles(user)
+    return has_permission(user, "customer.create") or any(
+        "customer.view" in role.permissions and role.scope_for("customer") != Scope.NONE
+        for role in roles_of(user))
+
+
+def successor_candidates(user):
+    """Active users other than ``user`` who may take over their customers."""
+    role_ids = [role.pk for role in Role.objects.all()
+                if "customer.create" in role.permissions
+                or ("customer.view" in role.permissions
+                    and role.scope_for("customer") != Scope.NONE)]
+    return (get_user_model().objects.filter(is_active=True, roles__in=role_ids)
+            .exclude(pk=user.pk).distinct().select_related("department").order_by("username"))
+
+
+def _open_work(user) -> dict:
+    """Querysets of what a departing user hands over: customers they own, their open deals,
+    tasks not done and tickets not resolved or closed."""
+    Customer = apps.get_model("customers", "Customer")
+    Deal = apps.get_model("sales", "Deal")
+    Task = apps.get_model("sales", "Task")
+    Ticket = apps.get_model("service", "Ticket")
+    return {
+        "customers": Customer.objects.filter(owner_id=user.pk),
+        "deals": Deal.objects.filter(owner_id=user.pk, stage__is_won=False,
+                                     stage__is_lost=False),
+        "tasks": Task.objects.filter(assignee_id=user.pk, done=False),
+        "tickets": Ticket.objects.filter(assignee_id=user.pk).exclude(
+            status__in=[Ticket.Status.RESOLVED, Ticket.Status.CLOSED]),
+    }
+
+
+def handover_counts(user) -> dict[str, int]:
+    """How many customers, open deals, open tasks and open tickets would move."""
+    return {name: queryset.count() for name, queryset in _open_work(user).items()}
+
+
+def _end_sessions(user) -> int:
+    """Delete the user's database sessions; returns how many.
+
+    Django's session table has no user column, so this scans the unexpired sessions and decodes
+    each one. Issue 6 (allauth usersessions) brings a table indexed by user that replaces the
+    scan. Deactivation alone already locks the user out (the authentication backend refuses
+    inactive users on every request); deleting the rows ends the sessions for good.
+    """
+    uid = str(user.pk)
+    mine = [session.session_key
+            for session in Session.objects.filter(expire_date__gt=timezone.now()).iterator(
+                chunk_size=2000)
+            if str(session.get_decoded().get(SESSION_KEY, "")) == uid]
+    for start in range(0, len(mine), BATCH):
+        Session.objects.filter(session_key__in=mine[start:start + BATCH]).delete()
+    return len(mine)
+
+
+BATCH = 900  # ids per UPDATE … WHERE id IN (…): under SQLite's old 999-variable limit
+
+
+def _move_customers(user, successor, now) -> list:
+    """Give every customer of ``user`` to ``successor`` in batched UPDATEs; the customers'
+    department and region follow the new owner (as in ``customers.actions.update_customer``),
+    and their version moves on so an edit started before the handover gets a 409."""
+    customers = _open_work(user)["customers"]
+    moved = []
+    while ids := list(customers.select_for_update().order_by("pk").values_list("pk", flat=True)):
+        for start in range(0, len(ids), BATCH):
+            customers.model.objects.filter(pk__in=ids[start:start + BATCH]).update(
+                owner_id=successor.pk, department_id=successor.department_id,
+                region_id=successor.region_id, version=F("version") + 1, updated_at=now)
+        moved += ids  # a customer given to the user meanwhile is caught by the next pass
+    return moved
+
+
+def _check_reach(user, successor, work: dict) -> None:
+    """The successor must be able to edit every deal, task and ticket they take over: one
+    handed to someone outside its customer's scope could never be opened. Checked before
+    anything is written. Records of customers that move with the handover are judged as they
+    will be: owned by the successor, in the successor's department and region."""
+    moved = CustomerFacts(None, successor.pk, successor.department_id, successor.region_id)
+    for kind in ("deals", "tasks", "tickets"):
+        model = work[kind].model
+        permission = f"{model.objects.get_queryset().resource}.edit"
+        policy = FieldPolicy(successor, permission, model)
+        outside = work[kind].exclude(
+            pk__in=model.objects.visible_to(successor, "edit").values("pk"))
+        # (FieldPolicy knows which scopes of the roles and grants holding the permission reach
+        # a customer with given facts: the one place that rule lives.)
+        if any(policy._reaches(reach, moved) for reach, _levels in policy.sources):
+            outside = outside.exclude(customer__owner_id=user.pk)
+        if count := outside.count():
+            raise ValidationError({"successor": _(
+                "%(name)s cannot work on %(count)d of the %(kind)s to hand over. Choose "
+                "someone whose role reaches those customers.") % {
+                "name": str(successor), "count": count, "kind": HANDOVER_LABELS[kind]}})
+
+
+HANDOVER_LABELS = {"customers": _lazy("customers"), "deals": _lazy("open deals"),
+                   "tasks": _lazy("open tasks"), "tickets": _lazy("open tickets")}
+
+
+def deactivate_user(actor: Actor, user_id, *, successor_id) -> dict:
+    """Off-board a user in one transaction: deactivate them, revoke their API tokens, end their
+    sessions and hand their customers, open deals, open tasks and open tickets to
+    ``successor_id``. Returns what moved, by kind.
+
+    The successor must be active, someone else and able to own customers; the successor may be
+    left out only when there is nothing to hand over. Nobody deactivates themselves, and the
+    last active holder of ``user.manage`` / ``role.manage`` stays.
+    """
+    require_user_manager(actor, Event.USER_DEACTIVATE, user_id)
+    user = _target(actor, user_id, Event.USER_DEACTIVATE)
+    if not actor.is_operator and actor.user.pk == user.pk:
+        raise ValidationError({"user": _("You cannot deactivate yourself. Ask another "
+                                         "administrator.")})
+    if not user.is_active:
+        raise ValidationError({"user": _("This user is deactivated already.")})
+    successor = None
+    if successor_id not in (None, ""):
+        successor = _resolve(type(user), successor_id, "successor", _("Choose a user."))
+        if successor.pk == user.pk:
+            raise ValidationError({"successor": _("Choose someone other than the user who "
+                                                  "leaves.")})
+        if not may_own_customers(successor):
+            raise ValidationError({"successor": _(
+                "Choose an active user who may own customers (%(name)s may not).")
+                % {"name": str(successor)}})
+    now = timezone.now()
+    with transaction.atomic():
+        user = type(user).objects.select_for_update().get(pk=user.pk)
+        if not user.is_active:
+            raise ValidationError({"user": _("This user is deactivated already.")})
+        _check_not_last_holder(user, [], leaving=True)
+        work = _open_work(user)
+        if successor is None and any(queryset.exists() for queryset in work.values()):
+            raise ValidationError({"successor": _(
+                "Choose who takes over this user's customers, deals, tasks and tickets.")})
+        if successor is not None:
+            _check_reach(user, successor, work)
+        user.is_active = False
+        user.save(update_fields=["is_active"])
+        forget_roles(user)
+        tokens = ApiToken.objects.filter(user=user, revoked_at__isnull=True).update(
+            revoked_at=now)
+        sessions = _end_sessions(user)
+        moved = {"customers": [], "deals": 0, "tasks": 0, "tickets": 0}
+        if successor is not None:
+            moved["customers"] = _move_customers(user, successor, now)
+            moved["deals"] = work["deals"].update(owner_id=successor.pk,
+                                                  version=F("version") + 1, updated_at=now)
+            moved["tasks"] = work["tasks"].update(assignee_id=successor.pk,
+                                                  version=F("version") + 1, updated_at=now)
+            moved["tickets"] = work["tickets"].update(assignee_id=successor.pk,
+                                                      version=F("version") + 1, updated_at=now)
+        counts = {"customers": len(moved["customers"]), "deals": moved["deals"],
+                  "tasks": moved["tasks"], "tickets": moved["tickets"],
+                  "tokens_revoked": tokens, "sessions_ended": sessions}
+        record(actor, Event.USER_DEACTIVATE, object_type="user", object_ids=[user.pk],
+               fields=["is_active"], detail=clear_change(
+                   {"is_active": True},
+                   {"is_active": False, "successor": getattr(successor, "pk", None), **counts}))
+        if moved["customers"]:
+            record(actor, Event.CUSTOMER_REASSIGN, object_type="customer",
+                   object_ids=moved["customers"], customers=moved["customers"],
+                   fields=["owner", "department", "region"], reason="user.deactivate",
+                   detail=clear_change({"owner": user.pk}, {"owner": successor.pk}))
+    return {"successor": getattr(successor, "pk", None), **counts}
+
+
+def reactivate_user(actor: Actor, user_id):
+    """Let a deactivated user sign in again. Their revoked tokens stay revoked and what was
+    handed over stays with the successor."""
+    require_user_manager(actor, Event.USER_REACTIVATE, user_id)
+    user = _target(actor, user_id, Event.USER_REACTIVATE)
+    with transaction.atomic():
+        user = type(user).objects.select_for_update().get(pk=user.pk)
+        if user.is_active:
+            raise ValidationError({"user": _("This user is active already.")})
+        user.is_active = True
+        user.save(update_fields=["is_active"])
+        forget_roles(user)
+        record(actor, Event.USER_REACTIVATE, object_type="user", object_ids=[user.pk],
+               fields=["is_active"],
+               detail=clear_change({"is_active": False}, {"is_active": True}))
+    return user

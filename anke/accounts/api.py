@@ -1,15 +1,27 @@
-"""REST API for the user directory and the requesting user's own API tokens."""
+"""REST API for the user directory, user administration and off-boarding, and the requesting
+user's own API tokens."""
 
 from django.contrib.auth import get_user_model
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import exceptions, mixins, permissions, serializers, status, viewsets
+from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from anke.access.policy import has_permission
-from anke.accounts.actions import MAX_TOKEN_DAYS, create_api_token, revoke_api_token
+from anke.accounts.actions import (
+    MAX_TOKEN_DAYS,
+    NEVER_SETTABLE,
+    create_api_token,
+    deactivate_user,
+    reactivate_user,
+    require_user_manager,
+    revoke_api_token,
+    update_user,
+)
 from anke.accounts.models import ApiToken
+from anke.audit.catalogue import Event
 from anke.core.api import CursorPagination, ErrorSerializer, StrictSerializerMixin
 from anke.core.context import Actor
 
@@ -33,7 +45,12 @@ class BearerTokenScheme(OpenApiAuthenticationExtension):
 
 
 class CanViewUsers(permissions.BasePermission):
+    """Reading the directory needs ``user.view``. Changes are let through to the actions,
+    which refuse without ``user.manage`` and record the refusal."""
+
     def has_permission(self, request, view):
+        if request.method not in permissions.SAFE_METHODS:
+            return True
         return has_permission(request.user, "user.view")
 
 
@@ -50,18 +67,118 @@ class UserSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+class UserAccountSerializer(serializers.ModelSerializer):
+    """A user as administrators manage them: assignments by id, roles by code."""
+
+    roles = serializers.SlugRelatedField(slug_field="code", many=True, read_only=True,
+                                         help_text=_("Role codes."))
+
+    class Meta:
+        model = get_user_model()
+        fields = ("id", "username", "display_name", "department", "region", "manager", "roles",
+                  "is_active", "last_login")
+        read_only_fields = fields
+
+
+class UserUpdateSerializer(StrictSerializerMixin, serializers.Serializer):
+    """What an administrator may change. Anything else is refused by name: activity through
+    deactivate/reactivate, credentials and superuser flags never through this API."""
+
+    display_name = serializers.CharField(max_length=100, allow_blank=True, required=False)
+    department = serializers.IntegerField(allow_null=True, required=False, min_value=1,
+                                          max_value=2**63 - 1, help_text=_("Department id."))
+    region = serializers.IntegerField(allow_null=True, required=False, min_value=1,
+                                      max_value=2**63 - 1, help_text=_("Region id."))
+    manager = serializers.IntegerField(allow_null=True, required=False, min_value=1,
+                                       max_value=2**63 - 1, help_text=_("User id."))
+    roles = serializers.ListField(child=serializers.CharField(max_length=50), required=False,
+                                  help_text=_("Role codes: the user holds exactly these."))
+
+    def to_internal_value(self, data):
+        if isinstance(data, dict) and (refused := sorted(
+                str(key) for key in data if key in NEVER_SETTABLE)):
+            raise serializers.ValidationError(
+                {key: [_("This field cannot be set.")] for key in refused})
+        return super().to_internal_value(data)
+
+
+class DeactivateSerializer(StrictSerializerMixin, serializers.Serializer):
+    successor = serializers.IntegerField(
+        allow_null=True, required=False, min_value=1, max_value=2**63 - 1,
+        help_text=_("Id of the active user who takes over the customers, open deals, open "
+                    "tasks and open tickets. May be left out only if there is nothing to hand "
+                    "over."))
+
+
+class DeactivationSerializer(serializers.Serializer):
+    """What an off-boarding did."""
+
+    user = UserAccountSerializer()
+    successor = serializers.IntegerField(allow_null=True)
+    customers = serializers.IntegerField(help_text=_("Customers handed over."))
+    deals = serializers.IntegerField(help_text=_("Open deals handed over."))
+    tasks = serializers.IntegerField(help_text=_("Open tasks handed over."))
+    tickets = serializers.IntegerField(help_text=_("Open tickets handed over."))
+    tokens_revoked = serializers.IntegerField()
+    sessions_ended = serializers.IntegerField()
+
+
 class ByUsernamePagination(CursorPagination):
     ordering = ("username",)
 
 
-class UserViewSet(viewsets.ReadOnlyModelViewSet):
-    """The user directory (to resolve owners and assignees), alphabetically by username."""
+_REFUSALS = {400: ErrorSerializer, 403: ErrorSerializer, 404: ErrorSerializer}
+
+
+@extend_schema_view(
+    partial_update=extend_schema(
+        summary=_("Change a user's details or roles (administrators)"),
+        request=UserUpdateSerializer, responses={200: UserAccountSerializer, **_REFUSALS}),
+    deactivate=extend_schema(
+        summary=_("Deactivate a user and hand over their work (administrators)"),
+        request=DeactivateSerializer, responses={200: DeactivationSerializer, **_REFUSALS}),
+    reactivate=extend_schema(
+        summary=_("Reactivate a user (administrators)"),
+        request=None, responses={200: UserAccountSerializer, **_REFUSALS}),
+)
+class UserViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """The user directory (to resolve owners and assignees), alphabetically by username.
+    Administrators (``user.manage``) also change users and off-board them; every change and
+    every refusal is audited."""
 
     queryset = get_user_model().objects.select_related("department", "region")
     serializer_class = UserSerializer
     permission_classes = [permissions.IsAuthenticated, CanViewUsers]
     pagination_class = ByUsernamePagination
     filter_backends = []
+    lookup_value_regex = "[0-9]+"
+
+    def partial_update(self, request, pk=None):
+        actor = Actor.from_request(request)
+        require_user_manager(actor, Event.USER_UPDATE, pk)  # 403 before the body is read
+        serializer = UserUpdateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        user = update_user(actor, pk, changes=serializer.validated_data)
+        return Response(UserAccountSerializer(user).data)
+
+    @action(detail=True, methods=["post"])
+    def deactivate(self, request, pk=None):
+        """Deactivate the user, revoke their API tokens, end their sessions and hand their
+        customers, open deals, open tasks and open tickets to ``successor``, in one step."""
+        actor = Actor.from_request(request)
+        require_user_manager(actor, Event.USER_DEACTIVATE, pk)
+        serializer = DeactivateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        result = deactivate_user(actor, pk,
+                                 successor_id=serializer.validated_data.get("successor"))
+        user = get_user_model().objects.get(pk=pk)
+        return Response({**result, "user": UserAccountSerializer(user).data})
+
+    @action(detail=True, methods=["post"])
+    def reactivate(self, request, pk=None):
+        """Let a deactivated user sign in again (their old tokens stay revoked)."""
+        user = reactivate_user(Actor.from_request(request), pk)
+        return Response(UserAccountSerializer(user).data)
 
 
 # --- API tokens ---------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ def navigation(request):
         "can": {
             perm.replace(".", "_"): has_permission(user, perm)
             for perm in ("customer.view", "customer.create", "deal.view", "ticket.view",
-                         "task.view", "order.view", "audit.view", "user.manage", "role.manage")
+                         "task.view", "order.view", "audit.view", "user.view", "user.manage",
+                         "role.manage")
         }
     }
