@@ -17,6 +17,7 @@ from django.dispatch import receiver
 from anke.access.catalogue import FieldAccess
 from anke.access.policy import FieldPolicy, classified_fields, facts_of, field_levels
 from anke.core.fields import Mask
+from anke.encryption.fields import SHOWN_AS_ATTR, Sealed
 
 PRESENTED_ATTR = "_anke_field_access"
 
@@ -92,25 +93,42 @@ def mask(field, value):
 
 
 def present(user, objects) -> None:
-    """Apply ``user``'s field policy to records of one model that are about to be shown."""
+    """Apply ``user``'s field policy to records of one model that are about to be shown, and
+    to the customers loaded with them (a ticket list shows its customers' names).
+
+    Hidden fields are withheld at once; masked ones are masked as they are read, so an
+    encrypted value is decrypted only if a page actually shows it.
+    """
     objects = list(objects)
     if not objects:
         return
     model = type(objects[0])
     fields = classified_fields(model)
-    if not fields:
-        return
-    permission = f"{model.objects.get_queryset().resource}.view"
-    levels_by_object = field_levels(user, permission, objects)
-    for obj in objects:
-        levels = levels_by_object[id(obj)]
-        for field in fields:
-            level = levels[field.name]
-            if level == FieldAccess.HIDDEN:
-                setattr(obj, field.attname, Withheld())
-            elif level == FieldAccess.MASKED:
-                setattr(obj, field.attname, mask(field, getattr(obj, field.attname)))
-        setattr(obj, PRESENTED_ATTR, levels)
+    if fields:
+        permission = f"{model.objects.get_queryset().resource}.view"
+        levels_by_object = field_levels(user, permission, objects)
+        for obj in objects:
+            _apply(obj, fields, levels_by_object[id(obj)])
+    customers = {id(obj.customer): obj.customer for obj in objects
+                 if "customer" in obj._state.fields_cache and obj.customer is not None}
+    present(user, [c for c in customers.values() if not hasattr(c, PRESENTED_ATTR)])
+
+
+def _apply(obj, fields, levels: dict) -> None:
+    masked = set()
+    for field in fields:
+        level = levels[field.name]
+        if level == FieldAccess.HIDDEN:
+            setattr(obj, field.attname, Withheld())
+        elif level == FieldAccess.MASKED:
+            masked.add(field.name)
+            value = obj.__dict__.get(field.attname)
+            if not isinstance(value, Sealed):  # clear already (or not encrypted at all)
+                setattr(obj, field.attname, mask(field, value))
+    setattr(obj, PRESENTED_ATTR, levels)
+    if masked:
+        setattr(obj, SHOWN_AS_ATTR,
+                lambda field, value: mask(field, value) if field.name in masked else value)
 
 
 def access_levels(obj) -> dict:

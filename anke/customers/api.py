@@ -18,7 +18,10 @@ from rest_framework import serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
+from anke.access.catalogue import FieldAccess
 from anke.access.guarded import access_object, audit_read
+from anke.access.masking import Withheld, access_levels
+from anke.access.policy import classified_fields
 from anke.audit.catalogue import Event
 from anke.core.api import (
     ErrorSerializer,
@@ -112,11 +115,15 @@ class RecordSerializer(StrictSerializerMixin, serializers.ModelSerializer):
 
 
 class EncryptedRecordSerializer(RecordSerializer):
-    """A record with encrypted fields. A value that cannot be decrypted is answered as null,
-    and ``unreadable_fields`` says which and why (erased, missing_key, integrity): a clear
-    answer in place of a wrong value or a server error."""
+    """A record with classified fields, shown as the reader's field policy allows.
+
+    ``restricted_fields`` names the fields shown masked (``138****5678``) or withheld (null);
+    a value that cannot be decrypted is answered as null, and ``unreadable_fields`` says which
+    and why (erased, missing_key, integrity): a clear answer in place of a wrong value or a
+    server error."""
 
     unreadable_fields = serializers.SerializerMethodField()
+    restricted_fields = serializers.SerializerMethodField()
 
     @extend_schema_field({"type": "object", "additionalProperties": {
         "type": "string", "enum": list(Unreadable.MESSAGES)}})
@@ -124,19 +131,25 @@ class EncryptedRecordSerializer(RecordSerializer):
         return {field.name: value.reason for field in encrypted_fields(type(obj))
                 if isinstance(value := getattr(obj, field.attname), Unreadable)}
 
+    @extend_schema_field({"type": "object", "additionalProperties": {
+        "type": "string", "enum": [FieldAccess.MASKED.value, FieldAccess.HIDDEN.value]}})
+    def get_restricted_fields(self, obj) -> dict:
+        return {name: level.value for name, level in access_levels(obj).items()
+                if level in (FieldAccess.MASKED, FieldAccess.HIDDEN)}
+
     def get_fields(self):
         fields = super().get_fields()
-        encrypted = {f.name for f in encrypted_fields(self.Meta.model)}
+        classified = {f.name for f in classified_fields(self.Meta.model)}
         for name, field in fields.items():
-            if (field.source or name) in encrypted:  # not bound yet: source may be unset
-                field.get_attribute = _null_if_unreadable(field.get_attribute)
+            if (field.source or name) in classified:  # not bound yet: source may be unset
+                field.get_attribute = _null_if_not_shown(field.get_attribute)
         return fields
 
 
-def _null_if_unreadable(get_attribute):
+def _null_if_not_shown(get_attribute):
     def get(instance):
         value = get_attribute(instance)
-        return None if isinstance(value, Unreadable) else value
+        return None if isinstance(value, Unreadable | Withheld) else value
     return get
 
 
@@ -337,7 +350,7 @@ class CustomerSerializer(EncryptedRecordSerializer):
             "id", "kind", "name", "company", "stage", "source", "owner", "department", "region",
             "tags", "phone", "email", "province", "city", "district", "street", "id_number",
             "credit_code", "birthday", "website", "preferences", "notes", "last_contacted_at",
-            "created_at", "updated_at", "version", "unreadable_fields",
+            "created_at", "updated_at", "version", "unreadable_fields", "restricted_fields",
         )
         read_only_fields = ("id", "last_contacted_at", "created_at", "updated_at", "version")
 
@@ -445,7 +458,7 @@ class ContactSerializer(EncryptedRecordSerializer):
     class Meta:
         model = ContactPerson
         fields = ("id", "customer", "name", "title", "phone", "email", "is_primary", "notes",
-                  "created_at", "updated_at", "version", "unreadable_fields")
+                  "created_at", "updated_at", "version", "unreadable_fields", "restricted_fields")
         read_only_fields = ("id", "created_at", "updated_at", "version")
 
 

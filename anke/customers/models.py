@@ -6,6 +6,8 @@ from django.db import models
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 
+from anke.access.catalogue import FieldAccess
+from anke.access.policy import FieldPolicy, field_levels
 from anke.access.querysets import ScopedQuerySet
 from anke.core.fields import (
     Classification,
@@ -60,7 +62,10 @@ class CustomerQuerySet(ScopedQuerySet):
         exact = blind_index.detect(text)
         if exact:
             return self.matching(actor, *exact)
-        return self.filter(models.Q(name__icontains=text) | models.Q(company__icontains=text))
+        by_company = models.Q(company__icontains=text)
+        if FieldPolicy(actor.user, "customer.view", Customer).top["name"] == FieldAccess.HIDDEN:
+            return self.filter(by_company)  # a hidden name is no search key either
+        return self.filter(models.Q(name__icontains=text) | by_company)
 
     def matching(self, actor, group: str, value: str):
         """Customers (among these) whose ``group`` value equals the canonical ``value``.
@@ -88,9 +93,19 @@ class CustomerQuerySet(ScopedQuerySet):
                 rows = list(in_scope if model is Customer else model.objects.filter(
                     pk__in=list(candidates), customer__in=in_scope.values("pk")).order_by())
                 open_for_reading(actor, rows)  # compared here, never returned
-                found |= {subject_id_of(row) for row in rows
+                found |= {subject_id_of(row) for row in _searchable_by(actor, field, rows)
                           if blind_index.canonical(group, getattr(row, field.attname)) == value}
         return self.filter(pk__in=found)
+
+
+def _searchable_by(actor, field, rows) -> list:
+    """The rows in which ``field`` is a search key for the actor: a field a user may not see
+    (hidden) is no search key either, since finding a record by it would tell its value. The
+    system (imports, migrations) searches every row it was given."""
+    if actor.user is None:
+        return rows
+    levels = field_levels(actor.user, f"{field.model.objects.get_queryset().resource}.view", rows)
+    return [row for row in rows if levels[id(row)][field.name] != FieldAccess.HIDDEN]
 
 
 class Customer(EncryptedModel, UUIDModel, TimeStampedModel, VersionedModel):

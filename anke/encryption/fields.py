@@ -97,6 +97,11 @@ def raw_values():
         _raw_reads.reset(token)
 
 
+# Set by the read path's field policy (access.masking): how a value is shown once it opens, so
+# a masked field is decrypted only if it is actually displayed.
+SHOWN_AS_ATTR = "_anke_shown_as"
+
+
 class EncryptedAttribute:
     """The model attribute of an encrypted field: decrypts on first read, stores as given."""
 
@@ -111,7 +116,9 @@ class EncryptedAttribute:
             instance.refresh_from_db(fields=[self.field.attname])
         value = data[self.field.attname]
         if isinstance(value, Sealed) and not _raw_reads.get():
-            value = data[self.field.attname] = self.field.open(instance, value)
+            value = self.field.open(instance, value)
+            shown = getattr(instance, SHOWN_AS_ATTR, None)
+            data[self.field.attname] = value = shown(self.field, value) if shown else value
         return value
 
     def __set__(self, instance, value):

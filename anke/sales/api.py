@@ -122,7 +122,7 @@ class ActivitySerializer(EncryptedRecordSerializer):
     class Meta:
         model = Activity
         fields = ("id", "customer", "deal", "kind", "occurred_at", "summary", "performed_by",
-                  "created_at", "updated_at", "version", "unreadable_fields")
+                  "created_at", "updated_at", "version", "unreadable_fields", "restricted_fields")
         read_only_fields = ("id", "created_at", "updated_at", "version")
         extra_kwargs = {"occurred_at": {"required": False,
                                         "help_text": _("Defaults to now.")}}

@@ -31,7 +31,7 @@ class TicketSerializer(EncryptedRecordSerializer):
         model = Ticket
         fields = ("id", "customer", "kind", "subject", "description", "priority", "status",
                   "assignee", "sla_due_at", "resolved_at", "satisfaction", "created_at",
-                  "updated_at", "version", "unreadable_fields")
+                  "updated_at", "version", "unreadable_fields", "restricted_fields")
         read_only_fields = ("id", "sla_due_at", "resolved_at", "created_at", "updated_at",
                             "version")
 

@@ -3,6 +3,7 @@ import datetime
 from django import template
 from django.template.defaultfilters import date as date_filter
 
+from anke.access.masking import Masked
 from anke.core.fields import format_phone
 
 register = template.Library()
@@ -11,8 +12,9 @@ register = template.Library()
 @register.filter
 def phone(value) -> str:
     """Show a stored E.164 number the way people read it (``138 1234 5678``); a value that
-    could not be decrypted shows why."""
-    return format_phone(value) if isinstance(value, str) else str(value)
+    could not be decrypted shows why; a masked one stays as masked."""
+    return format_phone(value) if isinstance(value, str) and not isinstance(value, Masked) \
+        else str(value)
 
 
 @register.filter
