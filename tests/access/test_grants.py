@@ -394,3 +394,150 @@ def test_break_glass_holder_has_no_extra_permissions_elsewhere(cast):
     forget_roles(cast.sales_manager)
     assert far.pk not in visible_ids(cast.sales_manager, "edit")
     assert not has_permission(cast.sales_manager, "customer.export")
+
+
+# --- web pages ----------------------------------------------------------------------------------
+
+
+def page(response) -> str:
+    return response.content.decode()
+
+
+def grant_form(user, customer, **extra):
+    return {"user": user.pk, "permissions": ["customer.view"], "customer_ids": str(customer.pk),
+            "field_access": "masked", "reason": "holiday cover",
+            "expires_at": (timezone.localtime() + timedelta(days=2)).strftime("%Y-%m-%dT%H:%M"),
+            **extra}
+
+
+def test_the_menu_shows_access_to_those_who_grant_or_manage(client, cast):
+    for user, shown in ((cast.sales_manager, True), (cast.admin, True), (cast.sales_a, False),
+                        (cast.auditor, False)):
+        client.force_login(user)
+        body = page(client.get("/"))
+        assert ('href="/access/grants/"' in body) is shown, user
+
+
+def test_the_new_grant_form_offers_only_what_the_grantor_holds(client, cast):
+    customer_of(cast.sales_manager, name="王五")
+    client.force_login(cast.sales_manager)
+    response = client.get("/access/grants/new/")
+    assert response.status_code == 200
+    form = response.context["form"]
+    offered = {value for value, _label in form.fields["permissions"].choices}
+    assert "customer.view" in offered and "customer.export" not in offered
+    assert "grant.approve" not in offered
+    assert cast.sales_manager not in form.fields["user"].queryset
+    assert [v for v, _l in form.fields["scope"].choices] == ["", "own", "department"]
+    assert "王五" in page(response)
+    read = AuditEvent.objects.get(action="customer.list")  # the picker's names are a read
+    assert read.actor == cast.sales_manager and read.fields == ["name"]
+
+
+def test_granting_through_the_form(client, cast):
+    customer = customer_of(cast.sales_a)
+    client.force_login(cast.sales_manager)
+    response = client.post("/access/grants/new/", grant_form(cast.sales_b, customer))
+    assert response.status_code == 302 and response["Location"] == "/access/grants/"
+    grant = Grant.objects.get()
+    assert grant.user == cast.sales_b and list(grant.customers.all()) == [customer]
+    client.force_login(cast.sales_b)
+    held = page(client.get("/access/grants/"))
+    assert f'data-grant="{grant.pk}"' in held and "holiday cover" in held
+
+
+def test_picking_from_my_customers_works_too(client, cast):
+    customer = customer_of(cast.sales_a)
+    client.force_login(cast.sales_manager)
+    response = client.post("/access/grants/new/", grant_form(
+        cast.sales_b, customer, customer_ids="", my_customers=[str(customer.pk)]))
+    assert response.status_code == 302
+    assert list(Grant.objects.get().customers.all()) == [customer]
+
+
+@pytest.mark.parametrize(("change", "field"), [
+    ({"reason": ""}, "reason"),
+    ({"permissions": ["customer.export"]}, "permissions"),
+    ({"customer_ids": "nonsense"}, "customer_ids"),
+    ({"scope": "all", "customer_ids": ""}, "scope"),
+    ({"expires_at": "2000-01-01T00:00"}, "expires_at"),
+])
+def test_bad_form_input_shows_an_error_and_creates_nothing(client, cast, change, field):
+    customer = customer_of(cast.sales_a)
+    client.force_login(cast.sales_manager)
+    response = client.post("/access/grants/new/", grant_form(cast.sales_b, customer, **change))
+    assert response.status_code == 400
+    assert field in response.context["form"].errors
+    assert not Grant.objects.exists()
+
+
+def test_a_refusal_by_the_action_is_shown_on_the_form_with_its_status(client, cast):
+    customer = customer_of(cast.sales_a)
+    client.force_login(cast.sales_manager)
+    response = client.post("/access/grants/new/", grant_form(
+        cast.sales_b, customer, scope="department", customer_ids=""))  # north: out of reach
+    assert response.status_code == 403
+    assert "wider than your own" in page(response)
+    assert not Grant.objects.exists()
+    assert AuditEvent.objects.get(action="grant.create").reason == "scope_not_held"
+
+
+def test_a_customer_out_of_reach_is_refused_on_the_form(client, cast):
+    hidden = customer_of(cast.sales_b)
+    client.force_login(cast.sales_manager)
+    response = client.post("/access/grants/new/", grant_form(cast.sales_a, hidden))
+    assert response.status_code == 404
+    assert "do not exist or are not visible" in page(response)
+    assert not Grant.objects.exists()
+    assert AuditEvent.objects.get(action="grant.create").outcome == "denied"
+
+
+def test_the_grant_pages_need_the_right(client, cast):
+    client.force_login(cast.sales_a)
+    assert client.get("/access/grants/new/").status_code == 403
+    assert client.get("/access/break-glass/").status_code == 403
+    assert client.get("/access/grants/").status_code == 200  # their own grants, if any
+    assert AuditEvent.objects.filter(outcome="denied").count() == 2
+
+
+def test_break_glass_through_the_form(client, cast):
+    far = customer_of(cast.sales_b)
+    client.force_login(cast.sales_manager)
+    form = client.get("/access/break-glass/")
+    assert 'data-testid="break-glass-warning"' in page(form)
+    short = client.post("/access/break-glass/", {"customer_ids": str(far.pk), "reason": "now",
+                                                 "minutes": 30})
+    assert short.status_code == 400 and "reason" in short.context["form"].errors
+    too_long = client.post("/access/break-glass/", {
+        "customer_ids": str(far.pk), "reason": "the customer is on the phone", "minutes": 999})
+    assert too_long.status_code == 400 and "minutes" in too_long.context["form"].errors
+    assert not Grant.objects.exists()
+    response = client.post("/access/break-glass/", {
+        "customer_ids": str(far.pk), "reason": "the customer is on the phone", "minutes": 30})
+    assert response.status_code == 302
+    assert Grant.objects.get().break_glass
+    assert AuditEvent.objects.get(action="grant.break_glass").outcome == "allowed"
+
+
+def test_revoking_through_the_form(client, cast):
+    customer = customer_of(cast.sales_a)
+    grant = give(cast.manager, cast.sales_b, customers=[customer])
+    client.force_login(cast.sales_a)
+    assert client.get(f"/access/grants/{grant.pk}/revoke/").status_code == 404
+    client.force_login(cast.sales_b)
+    assert client.get(f"/access/grants/{grant.pk}/revoke/").status_code == 200
+    assert client.post(f"/access/grants/{grant.pk}/revoke/", {"reason": ""}).status_code == 400
+    response = client.post(f"/access/grants/{grant.pk}/revoke/", {"reason": "finished"})
+    assert response.status_code == 302
+    grant.refresh_from_db()
+    assert grant.revoked_by == cast.sales_b
+
+
+def test_approvers_see_every_grant_in_force(client, cast):
+    customer = customer_of(cast.sales_a)
+    grant = give(cast.manager, cast.sales_b, customers=[customer])
+    client.force_login(cast.admin)
+    response = client.get("/access/grants/")
+    assert [row["grant"] for row in response.context["all_active"]] == [grant]
+    client.force_login(cast.sales_a)
+    assert client.get("/access/grants/").context["all_active"] is None

@@ -247,3 +247,76 @@ def test_overdue_items_are_the_undecided_ones_of_open_reviews_past_due(cast, rev
 def test_a_campaigns_items_come_grouped_by_reviewer(cast, review):
     reviewers = [i.reviewer.username for i in items_of(review)]
     assert reviewers == sorted(reviewers)
+
+
+# --- web pages ----------------------------------------------------------------------------------
+
+
+def test_opening_and_reading_a_review_on_the_web(client, cast):
+    client.force_login(cast.admin)
+    assert client.get("/access/reviews/new/").status_code == 200
+    bad = client.post("/access/reviews/new/", {"name": "", "due_at": "2099-01-01T10:00"})
+    assert bad.status_code == 400 and "name" in bad.context["form"].errors
+    past = client.post("/access/reviews/new/", {"name": "x", "due_at": "2000-01-01T10:00"})
+    assert past.status_code == 400 and "due_at" in past.context["form"].errors
+    response = client.post("/access/reviews/new/", {"name": "Q1", "due_at": "2099-01-01T10:00"})
+    campaign = ReviewCampaign.objects.get()
+    assert response.status_code == 302 and response["Location"] == f"/access/reviews/{campaign.pk}/"
+    detail = client.get(response["Location"])
+    groups = [row["item"].reviewer.username for row in detail.context["rows"]]
+    assert groups == ["admin"] * 6 + ["sales_manager"]
+    assert "Reviewed by sales_manager" in detail.content.decode()
+    assert client.get("/access/reviews/").context["campaigns"][0] == campaign
+
+
+def test_overdue_items_are_flagged_on_the_campaign_page(client, cast, review):
+    ReviewCampaign.objects.filter(pk=review.pk).update(due_at=timezone.now() - timedelta(days=1))
+    decide(actor(cast.sales_manager), item_for(review, cast.sales_a).pk, decision="confirm")
+    client.force_login(cast.admin)
+    response = client.get(f"/access/reviews/{review.pk}/")
+    flagged = {row["item"].subject.username for row in response.context["rows"]
+               if row["overdue"]}
+    assert flagged == {"admin", "auditor", "manager", "sales_b", "sales_manager", "service"}
+    assert response.content.decode().count('data-overdue="1"') == 6
+
+
+def test_a_manager_decides_on_my_reviews_and_the_role_goes(client, cast, review):
+    client.force_login(cast.sales_manager)
+    mine = client.get("/access/reviews/mine/")
+    [row] = mine.context["rows"]
+    assert row["item"].subject == cast.sales_a and row["may_decide"]
+    assert client.get("/access/grants/").context["awaiting"] == 1
+    response = client.post(f"/access/reviews/items/{row['item'].pk}/decide/",
+                           {"decision": "revoke", "note": "moved to service", "back": "mine"})
+    assert response.status_code == 302 and response["Location"] == "/access/reviews/mine/"
+    assert not cast.sales_a.roles.exists()
+    assert client.get("/access/reviews/mine/").context["rows"] == []
+
+
+def test_web_decisions_are_refused_like_the_action(client, cast, review):
+    client.force_login(cast.sales_manager)
+    theirs = item_for(review, cast.sales_b)
+    response = client.post(f"/access/reviews/items/{theirs.pk}/decide/", {"decision": "revoke"})
+    assert response.status_code == 403
+    bad = client.post(f"/access/reviews/items/{item_for(review, cast.sales_a).pk}/decide/",
+                      {"decision": "maybe"})
+    assert bad.status_code == 400
+    assert client.get(f"/access/reviews/items/{theirs.pk}/decide/").status_code == 405
+    assert not ReviewItem.objects.exclude(decision="").exists()
+
+
+def test_review_pages_are_for_user_managers(client, cast, review):
+    client.force_login(cast.sales_manager)
+    for url in ("/access/reviews/", "/access/reviews/new/", f"/access/reviews/{review.pk}/"):
+        assert client.get(url).status_code == 403, url
+    assert client.post(f"/access/reviews/{review.pk}/close/").status_code == 403
+    review.refresh_from_db()
+    assert review.closed_at is None
+
+
+def test_closing_on_the_web(client, cast, review):
+    client.force_login(cast.admin)
+    response = client.post(f"/access/reviews/{review.pk}/close/", follow=True)
+    assert "7 items were left undecided" in response.content.decode()
+    again = client.post(f"/access/reviews/{review.pk}/close/", follow=True)
+    assert "already closed" in again.content.decode()
