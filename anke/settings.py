@@ -229,6 +229,11 @@ if ANKE_GRANT_MAX_DAYS < 1 or ANKE_BREAK_GLASS_MAX_MINUTES < 1:
     raise ImproperlyConfigured("ANKE_GRANT_MAX_DAYS and ANKE_BREAK_GLASS_MAX_MINUTES must be "
                                "at least 1.")
 
+# --- revealing masked fields (docs/roles.md): at most this many reveals per user per hour -----
+REVEALS_PER_HOUR = env.int("ANKE_REVEALS_PER_HOUR", default=30)
+if REVEALS_PER_HOUR < 1:
+    raise ImproperlyConfigured("ANKE_REVEALS_PER_HOUR must be at least 1.")
+
 # --- static files -------------------------------------------------------------------------------
 STATIC_URL = "/static/"
 STATIC_ROOT = VAR_DIR / "static"

@@ -93,16 +93,20 @@ def mask(field, value):
 
 
 def present(user, objects) -> None:
-    """Apply ``user``'s field policy to records of one model that are about to be shown, and
-    to the customers loaded with them (a ticket list shows its customers' names).
+    """Apply ``user``'s field policy to records that are about to be shown, and to the
+    customers loaded with them (a ticket list shows its customers' names).
 
     Hidden fields are withheld at once; masked ones are masked as they are read, so an
     encrypted value is decrypted only if a page actually shows it.
     """
-    objects = list(objects)
-    if not objects:
-        return
-    model = type(objects[0])
+    by_model = {}
+    for obj in objects:
+        by_model.setdefault(type(obj), []).append(obj)
+    for model, group in by_model.items():
+        _present_model(user, model, group)
+
+
+def _present_model(user, model, objects: list) -> None:
     fields = classified_fields(model)
     if fields:
         permission = f"{model.objects.get_queryset().resource}.view"

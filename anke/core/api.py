@@ -12,7 +12,7 @@ from rest_framework.response import Response
 from rest_framework.settings import api_settings
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from anke.core.errors import ActionDenied, NotVisible, StaleVersion
+from anke.core.errors import ActionDenied, NotVisible, RateLimited, StaleVersion
 
 
 class CursorPagination(pagination.CursorPagination):
@@ -66,6 +66,10 @@ def exception_handler(exc, context):
                               current_version=exc.current_version)
     if isinstance(exc, NotVisible | Http404):
         return error_response("not_found", _("Not found."), status.HTTP_404_NOT_FOUND)
+    if isinstance(exc, RateLimited):
+        response = error_response("throttled", exc, status.HTTP_429_TOO_MANY_REQUESTS)
+        response["Retry-After"] = str(exc.retry_after)
+        return response
     if isinstance(exc, ActionDenied):
         return error_response("permission_denied", exc, status.HTTP_403_FORBIDDEN)
     if isinstance(exc, OverflowError):

@@ -23,3 +23,11 @@ class StaleVersion(Exception):
             _("Someone else changed this record while you were editing it. "
               "Reload it and apply your change again.")
         )
+
+
+class RateLimited(ActionDenied):
+    """The actor did this too often; they may again in ``retry_after`` seconds."""
+
+    def __init__(self, retry_after: int, message=None):
+        self.retry_after = retry_after
+        super().__init__(message or _("You have done this too often. Try again later."))

@@ -1,12 +1,16 @@
 """Domain actions for customers and contact persons: the only code that changes them."""
 
+import time
 from collections.abc import Iterable
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils.translation import gettext as _
 
+from anke.access.catalogue import FieldAccess
 from anke.access.guarded import (
     access_object,
     audit_read,
@@ -20,13 +24,13 @@ from anke.access.guarded import (
     save_new,
     update_object,
 )
-from anke.access.policy import CustomerFacts, has_permission
-from anke.audit.catalogue import Event
+from anke.access.policy import CustomerFacts, field_levels, has_permission
+from anke.audit.catalogue import Event, Outcome
 from anke.audit.recorder import record, record_each
 from anke.core.context import Actor
-from anke.core.errors import ActionDenied, NotVisible
+from anke.core.errors import ActionDenied, NotVisible, RateLimited
 from anke.customers.models import ContactPerson, Customer, Tag
-from anke.encryption.datakeys import destroy_subject_keys, prepare_writes
+from anke.encryption.datakeys import destroy_subject_keys, open_for_reading, prepare_writes
 from anke.encryption.fields import encrypted_fields, index_fields
 
 CUSTOMER_FIELDS = (
@@ -181,6 +185,59 @@ def view_customer(actor: Actor, pk, *, fields: Iterable[str] = ()) -> Customer:
         "owner", "department", "region"), pk, Event.CUSTOMER_VIEW)
     audit_read(actor, Event.CUSTOMER_VIEW, Customer, [customer], fields=fields)
     return customer
+
+
+REVEAL_REASON_MIN_LENGTH = 10
+
+
+def reveal_customer(actor: Actor, pk, *, fields: Iterable[str], reason: str) -> dict:
+    """The clear values of masked ``fields`` of customer ``pk``, for one response only.
+
+    Needs ``customer.reveal``, a reason, and reveals left in the user's hourly allowance; only
+    fields the user sees masked can be revealed (a hidden field stays hidden). The reveal is
+    recorded, with its reason, before the values are decrypted.
+    """
+    require_permission(actor, "customer.reveal", Event.CUSTOMER_REVEAL, Customer)
+    customer = access_object(actor, Customer.objects, pk, Event.CUSTOMER_REVEAL)
+    fields, reason = sorted(set(fields)), (reason or "").strip()
+    masked = masked_fields(actor.user, customer)
+    errors = {}
+    if not fields or not set(fields) <= set(masked):
+        errors["fields"] = _("Choose among the fields shown masked: %(fields)s.") % {
+            "fields": ", ".join(masked) or "—"}
+    if len(reason) < REVEAL_REASON_MIN_LENGTH:
+        errors["reason"] = _("Say why you need to see these values (at least %(count)d "
+                             "characters).") % {"count": REVEAL_REASON_MIN_LENGTH}
+    if errors:
+        raise ValidationError(errors)
+    try:
+        take_reveal_allowance(actor.user)
+    except RateLimited:
+        record(actor, Event.CUSTOMER_REVEAL, object_type="customer", object_ids=[pk],
+               fields=fields, outcome=Outcome.DENIED, reason="rate_limited", customers=[pk])
+        raise
+    record(actor, Event.CUSTOMER_REVEAL, object_type="customer", object_ids=[pk], fields=fields,
+           reason=reason, customers=[pk])
+    open_for_reading(actor, [customer])
+    return {name: getattr(customer, name) for name in fields}
+
+
+def masked_fields(user, customer) -> list[str]:
+    """The fields of ``customer`` that ``user`` sees masked (candidates for a reveal)."""
+    levels = field_levels(user, "customer.view", [customer])[id(customer)]
+    return sorted(name for name, level in levels.items() if level == FieldAccess.MASKED)
+
+
+def take_reveal_allowance(user) -> None:
+    """Count one reveal in the user's current hour, or refuse when the allowance is spent."""
+    now = int(time.time())
+    window = now - now % 3600
+    key = f"anke:reveals:{user.pk}:{window}"
+    cache.add(key, 0, timeout=3600)
+    if cache.incr(key) > settings.REVEALS_PER_HOUR:
+        raise RateLimited(window + 3600 - now, _(
+            "You have revealed %(count)d values this hour, the most allowed. Try again later.")
+            % {"count": settings.REVEALS_PER_HOUR})
 
 
 def shred_customer(actor: Actor, pk, *, reason: str) -> bool:

@@ -37,6 +37,7 @@ from anke.customers.actions import (
     create_customer,
     delete_contact,
     delete_customer,
+    reveal_customer,
     update_contact,
     update_customer,
     view_customer,
@@ -405,6 +406,15 @@ class CustomerSearchSerializer(StrictSerializerMixin, serializers.Serializer):
         return {"exact": (name, value)}
 
 
+class RevealSerializer(StrictSerializerMixin, serializers.Serializer):
+    """Which masked fields to see in clear, and why (the reason is kept in the audit trail)."""
+
+    field_names = serializers.ListField(
+        child=serializers.CharField(max_length=50), min_length=1, max_length=20,
+        help_text=_("Names of fields the customer is shown with masked (see restricted_fields)."))
+    reason = serializers.CharField(max_length=500, help_text=_("Why you need the clear values."))
+
+
 class CustomerViewSet(CustomerRecordViewSet):
     """Customers the requesting user may see. Every list and read is recorded in the audit
     trail; a search (``q``) is recorded as a search."""
@@ -432,6 +442,22 @@ class CustomerViewSet(CustomerRecordViewSet):
         else:
             customers = customers.search(query.validated_data["q"], self.actor())
         return self.page_of(customers, Event.CUSTOMER_SEARCH)
+
+    @extend_schema(request=RevealSerializer, responses={
+        200: {"type": "object", "additionalProperties": {"type": "string", "nullable": True}},
+        400: ErrorSerializer, 403: ErrorSerializer, 404: ErrorSerializer, 429: ErrorSerializer})
+    @action(detail=True, methods=["post"])
+    def reveal(self, request, pk=None):
+        """The clear values of masked fields of one customer, for this answer only. Needs the
+        reveal right and a reason; audited, and limited per user per hour (429 beyond)."""
+        body = RevealSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        values = reveal_customer(self.actor(), pk, fields=body.validated_data["field_names"],
+                                 reason=body.validated_data["reason"])
+        response = Response({name: None if isinstance(value, Unreadable) else value
+                             for name, value in values.items()})
+        response["Cache-Control"] = "no-store"
+        return response
 
     def read_object(self, actor: Actor, pk):
         return view_customer(actor, pk, fields=audited_fields(self.serializer_class, Customer))

@@ -10,3 +10,15 @@ class TokenForm(BootstrapFormMixin, forms.Form):
                            help_text=_("What the token is for, e.g. “reporting script”."))
     expires_days = forms.IntegerField(label=_("Expires after (days)"), min_value=1,
                                       max_value=MAX_TOKEN_DAYS, initial=90)
+
+
+class RevealForm(BootstrapFormMixin, forms.Form):
+    """Which masked fields of a customer to see in clear, and why."""
+
+    field_names = forms.MultipleChoiceField(label=_("Fields"), widget=forms.CheckboxSelectMultiple)
+    reason = forms.CharField(label=_("Reason"), max_length=500, widget=forms.Textarea(
+        attrs={"rows": 2}), help_text=_("Kept in the audit trail with your name."))
+
+    def __init__(self, *args, choices=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["field_names"].choices = choices

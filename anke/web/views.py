@@ -7,18 +7,21 @@ from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
-from anke.access.guarded import access_object, audit_read
+from anke.access.catalogue import FieldAccess
+from anke.access.guarded import access_object, audit_read, show
+from anke.access.masking import access_levels
 from anke.access.policy import has_permission
 from anke.accounts.actions import create_api_token, revoke_api_token
 from anke.accounts.models import ApiToken
 from anke.analytics import queries
 from anke.audit.catalogue import Event
 from anke.core.context import Actor
+from anke.core.errors import RateLimited
+from anke.customers.actions import reveal_customer
 from anke.customers.models import ContactPerson, Customer
-from anke.encryption.datakeys import open_for_reading
 from anke.sales.models import Activity, Deal, Order, Task
 from anke.service.models import Ticket
-from anke.web.forms import TokenForm
+from anke.web.forms import RevealForm, TokenForm
 
 TIMELINE_LIMIT = 50
 
@@ -68,8 +71,12 @@ def _timeline(user, customer):
 
 
 @login_required
+@require_http_methods(["GET", "POST"])
 def customer_detail(request, pk):
-    """One customer with contacts, open tasks and the timeline; one audit event names it all."""
+    """One customer with contacts, open tasks and the timeline; one audit event names it all.
+
+    A POST asks to reveal masked fields with a reason: they show in clear in that answer only.
+    """
     actor = Actor.from_request(request)
     customer = access_object(actor, Customer.objects.select_related(
         "owner", "department", "region"), pk, Event.CUSTOMER_VIEW)
@@ -82,15 +89,45 @@ def customer_detail(request, pk):
     audit_read(actor, Event.CUSTOMER_VIEW, Customer, [customer],
                fields=[*shown, "tags", "contacts", "tasks", "timeline"])
     # Shown under the event above, which names "contacts" and "timeline".
-    open_for_reading(actor, [*contacts, *(item["obj"] for item in timeline)])
+    show(actor, [*contacts, *(item["obj"] for item in timeline)])
     may = {perm.replace(".", "_"): has_permission(user, perm) for perm in (
-        "customer.edit", "customer.delete", "contact.create", "contact.edit", "contact.delete",
-        "activity.create", "activity.edit", "deal.create", "deal.edit", "order.create",
-        "order.edit", "task.create", "task.edit", "ticket.create", "ticket.edit")}
-    return render(request, "customers/detail.html", {
+        "customer.edit", "customer.delete", "customer.reveal", "contact.create", "contact.edit",
+        "contact.delete", "activity.create", "activity.edit", "deal.create", "deal.edit",
+        "order.create", "order.edit", "task.create", "task.edit", "ticket.create", "ticket.edit")}
+    reveal_form, revealed = _reveal(request, actor, customer, may["customer_reveal"])
+    response = render(request, "customers/detail.html", {
         "customer": customer, "contacts": contacts, "timeline": timeline, "tasks": tasks,
-        "tags": list(customer.tags.all()), "may": may,
-    })
+        "tags": list(customer.tags.all()), "may": may, "reveal_form": reveal_form,
+        "revealed": revealed,
+    }, status=400 if reveal_form and reveal_form.errors else 200)
+    if request.method == "POST":
+        response["Cache-Control"] = "no-store"  # clear values must not stay in any cache
+    return response
+
+
+def _reveal(request, actor, customer, may_reveal: bool):
+    """The reveal form (None when nothing can be revealed) and the names of the fields shown in
+    clear on this answer, which were put on the (displayed, never saved) customer."""
+    levels = access_levels(customer)
+    choices = [(f.name, f.verbose_name) for f in Customer._meta.concrete_fields
+               if levels.get(f.name) == FieldAccess.MASKED]
+    if request.method != "POST":
+        return (RevealForm(choices=choices) if may_reveal and choices else None), []
+    form = RevealForm(request.POST, choices=choices)
+    if not form.is_valid():
+        return form, []
+    try:
+        values = reveal_customer(actor, customer.pk, fields=form.cleaned_data["field_names"],
+                                 reason=form.cleaned_data["reason"])
+    except ValidationError as error:
+        form.add_action_errors(error)
+        return form, []
+    except RateLimited as error:
+        form.add_error(None, str(error))
+        return form, []
+    for name, value in values.items():
+        customer.__dict__[Customer._meta.get_field(name).attname] = value
+    return RevealForm(choices=[c for c in choices if c[0] not in values]), sorted(values)
 
 
 @login_required

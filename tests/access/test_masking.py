@@ -81,11 +81,14 @@ def test_a_masked_role_finds_a_customer_by_full_phone_and_gets_it_masked(cast, r
 def test_html_pages_show_the_masked_values(client, cast, rich_customer):
     open_ticket(actor(cast.sales_a), rich_customer.pk,
                 data={"subject": "发票开错了", "assignee": cast.service})
+    create_contact(actor(cast.sales_a), rich_customer.pk,
+                   data={"name": "李小龙", "phone": "13611112222"})
     client.force_login(cast.service)
     detail = client.get(rich_customer.get_absolute_url()).content.decode()
     listing = client.get(reverse("customers:list")).content.decode()
     tickets = client.get(reverse("service:list")).content.decode()
-    assert "138****5678" in detail and "张*丰" in detail
+    assert "138****5678" in detail and "张*丰" in detail and "136****2222" in detail
+    assert "李小龙" not in detail and "13611112222" not in detail and "136 1111 2222" not in detail
     assert "张*丰" in listing and "张*丰" in tickets
     for page in (detail, listing, tickets):
         assert "张三丰" not in page and "13812345678" not in page and "138 1234 5678" not in page
