@@ -26,8 +26,8 @@ from tests.personas import actor, customer_of
 URL = "/api/v1/customers/"
 CLEAR = {
     "name": "张三丰", "phone": "13812345678", "email": "zhangsan@example.com",
-    "id_number": "11010519491231002X", "street": "朝阳路88号", "birthday": datetime.date(1990, 3, 7),
-    "preferences": "喜欢喝茶", "notes": "女儿在上小学",
+    "id_number": "11010519491231002X", "street": "朝阳路88号",
+    "birthday": datetime.date(1990, 3, 7), "preferences": "喜欢喝茶", "notes": "女儿在上小学",
 }
 
 
