@@ -12,6 +12,7 @@ Refusals are audited (outside the transaction) and raise ``ActionDenied`` (403) 
 ``NotVisible`` (404); bad input raises ``ValidationError`` and changes nothing.
 """
 
+import copy
 import logging
 import uuid
 from collections.abc import Iterable
@@ -25,6 +26,7 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from anke.access import policy
 from anke.access.catalogue import (
     CUSTOMER_DATA_RESOURCES,
     PERMISSIONS,
@@ -108,6 +110,14 @@ def _scope_rank_ok(held: set, scope: Scope) -> bool:
     return scope in held and scope != Scope.ALL
 
 
+def role_reach(user, permission: str) -> Q | None:
+    """``scope_q`` of ``user``'s roles alone: customers reached only through a grant of their
+    own (break-glass included) are not theirs to lend on for longer than it lasts."""
+    lender = copy.copy(user)  # the cached roles stay; the copy simply holds no grants
+    setattr(lender, policy._GRANTS_ATTR, [])
+    return scope_q(lender, permission, "")
+
+
 def _scope_covers(grantor, grantee, scope: Scope, permission: str) -> bool:
     """Whether every customer ``scope`` reaches for ``grantee`` is one ``grantor``'s roles
     reach with ``permission``: a department grant must fall inside the grantor's own
@@ -123,7 +133,7 @@ def _scope_covers(grantor, grantee, scope: Scope, permission: str) -> bool:
     if scope == Scope.REGION:
         return bool(grantee.region_id and grantee.region_id == grantor.region_id)
     # Own: the grantee's customers today must all be ones the grantor reaches.
-    q = scope_q(grantor, permission, "")
+    q = role_reach(grantor, permission)
     theirs = customer_model().objects.filter(owner_id=grantee.pk)
     return not (theirs.exclude(q) if q is not None else theirs).exists()
 
@@ -305,19 +315,20 @@ def grant_access(actor: Actor, *, user_id, permissions: Iterable[str], customer_
 
 def _check_customers(actor: Actor, event: Event, customers: list, permissions: list) -> None:
     """Every listed customer must be visible to the grantor (else 404, naming none of them to
-    the caller) and within the grantor's scope for each permission (else 403)."""
+    the caller) and within their roles' scope for each permission (else 403)."""
     user, Customer = actor.user, customer_model()
     visible = set(Customer.objects.visible_to(user, "view").filter(pk__in=customers)
                   .values_list("pk", flat=True))
     if unseen := [c for c in customers if c not in visible]:
         deny(actor, event, Customer, unseen, "not_visible")
     for permission in permissions:
-        q = scope_q(user, permission, "")
+        q = role_reach(user, permission)
         reachable = set() if q is None else set(
             Customer.objects.filter(q, pk__in=customers).values_list("pk", flat=True))
         if outside := [c for c in customers if c not in reachable]:
             _refuse(actor, event, Customer, outside, "permission_not_held",
-                    _("You can grant a permission only on customers you may act on with it."))
+                    _("You can grant a permission only on customers your own roles let you "
+                      "act on with it."))
 
 
 def _summary(grant: Grant, customers: list) -> dict:
