@@ -17,7 +17,7 @@ from django.dispatch import receiver
 from anke.access.catalogue import FieldAccess
 from anke.access.policy import FieldPolicy, classified_fields, facts_of, field_levels
 from anke.core.fields import Mask
-from anke.encryption.fields import SHOWN_AS_ATTR, Sealed
+from anke.encryption.fields import SHOWN_AS_ATTR, EncryptedMixin, Sealed
 
 PRESENTED_ATTR = "_anke_field_access"
 
@@ -118,16 +118,24 @@ def _present_model(user, model, objects: list) -> None:
     present(user, [c for c in customers.values() if not hasattr(c, PRESENTED_ATTR)])
 
 
+_NOT_LOADED = object()
+
+
 def _apply(obj, fields, levels: dict) -> None:
     masked = set()
     for field in fields:
         level = levels[field.name]
+        value = obj.__dict__.get(field.attname, _NOT_LOADED)
         if level == FieldAccess.HIDDEN:
             setattr(obj, field.attname, Withheld())
         elif level == FieldAccess.MASKED:
             masked.add(field.name)
-            value = obj.__dict__.get(field.attname)
-            if not isinstance(value, Sealed):  # clear already (or not encrypted at all)
+            if value is _NOT_LOADED:
+                # Deferred: an encrypted value is masked when it opens; a plain one would load
+                # in clear, so it is withheld (the query did not ask for it to be shown).
+                if not isinstance(field, EncryptedMixin):
+                    setattr(obj, field.attname, Withheld())
+            elif not isinstance(value, Sealed):  # clear already (or not encrypted at all)
                 setattr(obj, field.attname, mask(field, value))
     setattr(obj, PRESENTED_ATTR, levels)
     if masked:

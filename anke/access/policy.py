@@ -113,6 +113,42 @@ def _grant_part(user, grant, path: str):
     return Q(**{f"{_customer_id_lookup(path)}__in": listed})
 
 
+def users_in_reach(user, permission: str = "customer.view"):
+    """Active users whose customers ``user`` reaches with ``permission``: the owners a filter
+    may offer. Derived from the scopes themselves (the user's department subtree, region…), so
+    it costs no scan of customers and never names someone only records outside the scope
+    would reveal."""
+    from django.contrib.auth import get_user_model
+
+    users = get_user_model().objects.filter(is_active=True)
+    if permission not in PERMISSIONS:
+        return users.none()
+    resource = resource_of(permission)
+    scopes = [role.scope_for(resource) for role in roles_of(user)
+              if permission in role.permissions]
+    scopes += [grant.scope for grant in grants_of(user)
+               if permission in grant.permissions and grant.scope]
+    if Scope.ALL in scopes:
+        return users
+    q = Q(pk__in=[])
+    for scope in set(scopes):
+        if scope == Scope.OWN:
+            q |= Q(pk=user.pk)
+        elif scope == Scope.DEPARTMENT and user.department_id:
+            q |= Q(department__path__startswith=user.department.path)
+        elif scope == Scope.REGION and user.region_id:
+            q |= Q(region_id=user.region_id)
+    listed = [grant.pk for grant in grants_of(user)
+              if permission in grant.permissions and not grant.scope]
+    if listed:
+        from anke.access.models import Grant
+
+        owners = Grant.customers.through.objects.filter(grant_id__in=listed).values(
+            "customer__owner_id")
+        q |= Q(pk__in=owners)
+    return users.filter(q)
+
+
 # --- field policies ---------------------------------------------------------------------------
 
 

@@ -5,6 +5,7 @@ from django.contrib.auth import get_user_model
 from django.utils.translation import gettext_lazy as _
 
 from anke.access.masking import FieldPolicyFormMixin
+from anke.access.policy import users_in_reach
 from anke.core.forms import BootstrapFormMixin, DateInput, VersionField
 from anke.customers.actions import CONTACT_FIELDS, CUSTOMER_FIELDS
 from anke.customers.models import ContactPerson, Customer, Tag
@@ -63,9 +64,14 @@ class CustomerFilterForm(BootstrapFormMixin, forms.Form):
     tag = forms.ModelChoiceField(label=_("Tag"), required=False, queryset=Tag.objects.all(),
                                  empty_label=_("All tags"), to_field_name="name")
     owner = forms.ModelChoiceField(label=_("Owner"), required=False,
-                                   queryset=get_user_model().objects.filter(is_active=True),
+                                   queryset=get_user_model().objects.none(),
                                    empty_label=_("All owners"))
     cursor = forms.CharField(required=False, widget=forms.HiddenInput, max_length=200)
+
+    def __init__(self, *args, user, **kwargs):
+        super().__init__(*args, **kwargs)
+        # Only owners whose customers the user reaches: the options name no one else.
+        self.fields["owner"].queryset = users_in_reach(user, "customer.view")
 
     def choices_for_template(self) -> dict:
         """Options and current values of the selects as plain strings.

@@ -35,7 +35,7 @@ def customer_list(request):
     data = request.POST if request.method == "POST" else request.GET.copy()
     if request.method == "GET":
         data.pop("q", None)
-    form = CustomerFilterForm(data or None)
+    form = CustomerFilterForm(data or None, user=request.user)
     actor = Actor.from_request(request)
     customers = Customer.objects.visible_to(request.user, "view").select_related("owner")
     if form.is_bound and form.is_valid():
