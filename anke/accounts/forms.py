@@ -38,7 +38,6 @@ class UserFilterForm(BootstrapFormMixin, forms.Form):
                                         required=False, empty_label=_("All departments"))
     active = forms.ChoiceField(label=_("Status"), required=False, choices=[
         ("", _("All users")), (ACTIVE, _("Active")), (INACTIVE, _("Deactivated"))])
-    page = forms.IntegerField(required=False, min_value=1, widget=forms.HiddenInput)
 
     def __init__(self, *args, with_roles: bool, **kwargs):
         super().__init__(*args, **kwargs)

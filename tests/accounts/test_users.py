@@ -370,6 +370,7 @@ def test_deactivating_a_user_with_200_customers_takes_a_fixed_number_of_queries(
         deactivate_user(admin, cast.sales_b.pk, successor_id=cast.sales_a.pk)
     assert Customer.objects.filter(owner=cast.sales_a).count() == 202
     assert len(many) == len(few) <= 30, [q["sql"][:120] for q in many.captured_queries]
+    print(f"deactivation with 200 customers: {len(many)} queries")
 
 
 # --- reactivate_user ----------------------------------------------------------------------------
@@ -431,6 +432,8 @@ def test_the_user_list_pages(as_admin, cast):
     assert "role=auditor&amp;page=2" in first
     second = html(as_admin.get(reverse("accounts:list"), {"role": "auditor", "page": "2"}))
     assert ">u49<" in second and ">u54<" in second and ">u00<" not in second
+    odd = html(as_admin.get(reverse("accounts:list"), {"role": "auditor", "page": "x²"}))
+    assert "Page 1 of 2" in odd and ">sales_a<" not in odd
 
 
 def test_colleagues_see_the_directory_without_roles_or_tokens(client, cast):
@@ -529,6 +532,20 @@ def test_deactivating_on_the_web_shows_what_moves_then_hands_it_over(as_admin, c
     response = as_admin.post(reverse("accounts:reactivate", args=[cast.sales_b.pk]),
                              follow=True)
     assert "can sign in again" in html(response) and reloaded(cast.sales_b).is_active
+
+
+def test_reactivating_an_active_user_says_so(as_admin, cast):
+    response = as_admin.post(reverse("accounts:reactivate", args=[cast.sales_a.pk]),
+                             follow=True)
+    assert "This user is active already." in html(response)
+    assert not events("user.reactivate")
+
+
+def test_the_successor_choice_names_people_by_display_name_and_username(as_admin, cast):
+    update_user(OPERATOR, cast.sales_a.pk, changes={"display_name": "小甲"})
+    customer_of(cast.sales_b)
+    page = html(as_admin.get(reverse("accounts:deactivate", args=[cast.sales_b.pk])))
+    assert f'<option value="{cast.sales_a.pk}">小甲 (sales_a)</option>' in page
 
 
 def test_the_web_refuses_a_reactivation_or_deactivation_by_a_sales_rep(client, cast):
