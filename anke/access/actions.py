@@ -33,7 +33,7 @@ from anke.access.policy import has_permission
 from anke.audit.catalogue import Event
 from anke.audit.recorder import clear_change, record
 from anke.core.context import Actor
-from anke.core.errors import StaleVersion
+from anke.core.errors import NotVisible, StaleVersion
 
 MANAGE = "role.manage"
 EDITABLE = ("name", "permissions", "scopes", "field_policies")
@@ -190,7 +190,7 @@ def update_role(actor: Actor, role_id, *, changes: dict, version: int | None = N
         locked = {r.pk: r for r in Role.objects.select_for_update().order_by("pk")}
         role = locked.get(int(role_id))
         if role is None:  # deleted since the check above
-            raise ValidationError(_("This role was deleted meanwhile."))
+            raise NotVisible()
         if version is not None and state_tag(role) != version:
             raise StaleVersion(state_tag(role))
         if is_shipped(role) and changes.get("name", role.name) != role.name:
@@ -216,8 +216,8 @@ def delete_role(actor: Actor, role_id) -> None:
     _role_or_404(actor, role_id, Event.ROLE_DELETE)
     with transaction.atomic():
         role = Role.objects.select_for_update().filter(pk=int(role_id)).first()
-        if role is None:
-            raise ValidationError(_("This role was deleted meanwhile."))
+        if role is None:  # deleted since the check above
+            raise NotVisible()
         if is_shipped(role):
             raise ValidationError(_("A shipped role cannot be deleted; change what it grants "
                                     "instead."))

@@ -2,9 +2,12 @@
 and the web pages that list, show, create, change and delete roles."""
 
 import json
+import threading
+import time
 
 import pytest
 from django.core.exceptions import ValidationError
+from django.db import connection
 from django.urls import reverse
 
 from anke.access.actions import (
@@ -504,3 +507,47 @@ def test_every_scope_select_lists_every_resource(admin_client):
     for key in classified_field_keys():
         assert f'name="access_{key.replace(".", "__")}"' in body
     assert "<script>" not in body.split("</head>")[1]
+
+
+# --- races (PostgreSQL) ---------------------------------------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@pytest.mark.skipif(connection.vendor != "postgresql",
+                    reason="SQLite serialises writers; this race needs PostgreSQL")
+def test_two_administrators_cannot_each_remove_the_others_role_manage(cast, monkeypatch):
+    from anke.access import actions
+
+    keeper = new_role(cast.admin, code="keeper", permissions=["role.manage"])
+    create_user(OPERATOR, username="admin2", password=None, roles=["keeper"])
+    administrator = shipped("administrator")
+    reached, release = threading.Event(), threading.Event()
+    real = actions._check_someone_keeps_manage
+
+    def waiting(role):
+        reached.set()
+        release.wait(10)
+        return real(role)
+    monkeypatch.setattr(actions, "_check_someone_keeps_manage", waiting)
+    out = {}
+
+    def run(name, role):
+        try:
+            out[name] = update_role(OPERATOR, role.pk, changes={"permissions": []})
+        except Exception as error:  # noqa: BLE001 - the test inspects what happened
+            out[name] = error
+        finally:
+            connection.close()
+
+    first = threading.Thread(target=run, args=("first", administrator))
+    first.start()
+    reached.wait(10)  # the first holds every role's lock, inside the guard
+    second = threading.Thread(target=run, args=("second", keeper))
+    second.start()
+    time.sleep(1)  # let the second reach the lock
+    release.set()
+    first.join(30)
+    second.join(30)
+    assert isinstance(out["first"], Role)
+    assert isinstance(out["second"], ValidationError)
+    assert "role.manage" in Role.objects.get(code="keeper").permissions

@@ -220,10 +220,15 @@ def test_a_shipped_roles_name_stays(as_admin):
         "A shipped role keeps its translated name."]
 
 
-def test_patching_an_unknown_role_is_404(as_admin):
-    response = as_admin.patch(f"{URL}999999/", {"name": "x"}, format="json",
-                              HTTP_IF_MATCH='"1"')
+@pytest.mark.parametrize("role_id", ["999999", "99999999999999999999999"])
+def test_changing_an_unknown_role_is_404(as_admin, role_id):
+    response = as_admin.patch(f"{URL}{role_id}/", {"scopes": {"customer": "all"}},
+                              format="json", HTTP_IF_MATCH='"1"')
     assert response.status_code == 404
+    assert as_admin.delete(f"{URL}{role_id}/").status_code == 404
+    events = AuditEvent.objects.filter(object_type="role").order_by("id")
+    assert list(events.values_list("action", "outcome")) == [
+        ("role.update", "denied"), ("role.delete", "denied")]
 
 
 # --- deleting ---------------------------------------------------------------------------------
