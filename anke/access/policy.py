@@ -212,6 +212,10 @@ class FieldPolicy:
         return self._union(levels for reach, levels in self.sources
                            if self._reaches(reach, facts))
 
+    def reaches(self, facts: CustomerFacts) -> bool:
+        """Whether any role or grant holding the permission reaches a record of that customer."""
+        return any(self._reaches(reach, facts) for reach, _levels in self.sources)
+
     def _reaches(self, reach, facts: CustomerFacts) -> bool:
         kind, value = reach
         user = self.user

@@ -386,9 +386,7 @@ def _check_reach(user, successor, work: dict) -> None:
         policy = FieldPolicy(successor, permission, model)
         outside = work[kind].exclude(
             pk__in=model.objects.visible_to(successor, "edit").values("pk"))
-        # (FieldPolicy knows which scopes of the roles and grants holding the permission reach
-        # a customer with given facts: the one place that rule lives.)
-        if any(policy._reaches(reach, moved) for reach, _levels in policy.sources):
+        if policy.reaches(moved):
             outside = outside.exclude(customer__owner_id=user.pk)
         if count := outside.count():
             raise ValidationError({"successor": _(
