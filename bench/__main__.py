@@ -18,11 +18,12 @@ For each database and code version the bench migrates, loads ``--customers`` dem
 through ``anke.web.demo.load_demo`` in a child process and prints the load rate (customers/s,
 all table rows/s); PostgreSQL then gets an ``ANALYZE``. It then runs ``collectstatic`` and
 starts ``gunicorn anke.wsgi:application --workers 2`` per version on a free 127.0.0.1 port, both
-at once, logs in as the sales rep ``zhangwei`` (own customers) and as ``manager`` (all
-customers) and measures p50/p99/mean latency in ms of the customer list (GET /customers/), a
-random visible customer's page, a name search by surname and by full name, an exact phone
-search (POST /customers/), creating a customer (POST /customers/new/) — the two versions taking
-turns request by request — and the list page with four concurrent clients (req/s).
+at once, logs in as the sales rep ``zhangwei`` (own customers), the sales manager ``salesmgr``
+(department scope) and ``manager`` (all customers) and measures p50/p99/mean latency in ms of
+the customer list (GET /customers/), a random visible customer's page, a name search by surname
+and by full name, an exact phone search (POST /customers/), creating a customer (POST
+/customers/new/) — the two versions taking turns request by request — and the list page with
+four concurrent clients (req/s).
 With gunicorn stopped, the encrypted database then gets ``manage.py keys rotate-master`` and
 ``keys rotate-data``, timed as data keys/s and customers/s.
 
@@ -50,7 +51,10 @@ from pathlib import Path
 from bench import client, db, report, server
 from bench.db import BASELINE, ENCRYPTED, BenchError, Target
 
-USERS = ("zhangwei", "manager")  # a sales rep with own scope; the manager with all scope
+# A sales rep with own scope, the department-scope sales manager (the demo's sales department
+# holds every rep's team, so the subtree reaches all demo customers) and the manager with
+# all scope.
+USERS = ("zhangwei", "salesmgr", "manager")
 SURNAMES = ("张", "王", "李", "刘", "陈")
 MAX_CUSTOMERS = 2_000_000
 
