@@ -48,13 +48,16 @@ lock: $(BIN)/python
 	$(BIN)/pip-compile -q --generate-hashes --strip-extras --allow-unsafe --extra dev -o requirements/dev.txt pyproject.toml
 	$(BIN)/pip-compile -q --generate-hashes --allow-unsafe -o requirements/build.txt requirements/build.in
 
-# Needs GNU gettext. English source strings are their own English translation (msgen --force,
-# after clearing the fuzzy guesses makemessages makes); new
-# Chinese strings arrive empty and tests/web/test_i18n.py fails until they are translated.
+# Needs GNU gettext. English source strings are their own English translation: every English
+# msgstr is emptied (makemessages fills new ones with fuzzy guesses from similar strings) and msgen
+# copies each msgid into it. New Chinese strings arrive empty (or fuzzy) and
+# tests/web/test_i18n.py fails until they are translated.
+EN_PO := anke/locale/en/LC_MESSAGES/django.po
 messages: $(VENV)/.dev
 	cd anke && ../$(BIN)/python ../manage.py makemessages -l zh_Hans -l en --no-obsolete --no-location -i "static/*"
-	msgattrib --clear-fuzzy --clear-previous anke/locale/en/LC_MESSAGES/django.po -o anke/locale/en/LC_MESSAGES/django.po
-	msgen --force anke/locale/en/LC_MESSAGES/django.po -o anke/locale/en/LC_MESSAGES/django.po
+	msgattrib --clear-fuzzy --clear-previous $(EN_PO) -o $(EN_PO)
+	msgfilter --keep-header -i $(EN_PO) -o $(EN_PO) sed -e d
+	msgen $(EN_PO) -o $(EN_PO)
 	cd anke && ../$(BIN)/python ../manage.py compilemessages
 
 clean:
