@@ -30,6 +30,7 @@ See bench/README.md.
 """
 
 import argparse
+import contextlib
 import json
 import os
 import re
@@ -208,6 +209,9 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             if args.drop:
                 drop(target)
+    if args.drop:
+        with contextlib.suppress(OSError):  # only when nothing else was left in it
+            args.work_dir.rmdir()
     for name, result in results["databases"].items():
         print("\n" + table(name, result))
     RESULTS_DIR.mkdir(exist_ok=True)
