@@ -255,6 +255,32 @@ def test_bad_input_names_the_field_and_creates_nothing(cast, change, field):
     assert not Grant.objects.exists()
 
 
+def test_permissions_not_about_customers_take_no_customers(cast):
+    listed = customer_of(cast.sales_a)
+    with pytest.raises(ValidationError) as error:
+        grant_access(actor(cast.manager), user_id=cast.sales_b.pk, permissions=["user.view"],
+                     customer_ids=[listed.pk], field_access="hidden", reason="x",
+                     expires_at=soon())
+    assert "permissions" in error.value.message_dict
+    assert not Grant.objects.exists()
+
+
+def test_a_grant_lists_at_most_500_customers(cast):
+    with pytest.raises(ValidationError) as error:
+        grant_access(actor(cast.manager), user_id=cast.sales_b.pk,
+                     permissions=["customer.view"],
+                     customer_ids=[uuid.uuid4() for _ in range(501)], field_access="masked",
+                     reason="x", expires_at=soon())
+    assert error.value.message_dict["customer_ids"] == ["List at most 500 customers."]
+
+
+def test_a_naive_expiry_is_taken_in_the_local_time_zone(cast):
+    listed = customer_of(cast.sales_a)
+    naive = timezone.localtime().replace(tzinfo=None) + timedelta(days=1)
+    grant = give(cast.manager, cast.sales_b, customers=[listed], expires_at=naive)
+    assert timezone.localtime(grant.expires_at).replace(tzinfo=None) == naive
+
+
 def test_the_maximum_follows_the_setting(cast, settings):
     settings.ANKE_GRANT_MAX_DAYS = 2
     listed = customer_of(cast.sales_a)

@@ -320,3 +320,29 @@ def test_closing_on_the_web(client, cast, review):
     assert "7 items were left undecided" in response.content.decode()
     again = client.post(f"/access/reviews/{review.pk}/close/", follow=True)
     assert "already closed" in again.content.decode()
+
+
+def test_a_refused_decision_on_the_campaign_page_shows_that_page_again(client, cast, review):
+    close_review(actor(cast.admin), review.pk)
+    client.force_login(cast.admin)
+    item = item_for(review, cast.sales_a)
+    response = client.post(f"/access/reviews/items/{item.pk}/decide/",
+                           {"decision": "revoke", "back": "campaign"})
+    assert response.status_code == 400
+    assert response.context["campaign"] == review
+    assert "closed" in response.content.decode()
+    assert cast.sales_a.roles.exists()
+
+
+def test_a_decision_from_the_campaign_page_returns_there(client, cast, review):
+    client.force_login(cast.admin)
+    item = item_for(review, cast.sales_b)
+    response = client.post(f"/access/reviews/items/{item.pk}/decide/",
+                           {"decision": "confirm", "back": "campaign"})
+    assert response.status_code == 302 and response["Location"] == f"/access/reviews/{review.pk}/"
+
+
+def test_a_naive_due_date_is_taken_in_the_local_time_zone(cast):
+    naive = timezone.localtime().replace(tzinfo=None) + timedelta(days=3)
+    campaign = open_review(actor(cast.admin), name="naive", due_at=naive)
+    assert timezone.localtime(campaign.due_at).replace(tzinfo=None) == naive

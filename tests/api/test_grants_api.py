@@ -181,6 +181,9 @@ def test_a_review_round_trip(cast):
     [item] = boss.get(ITEMS).json()["results"]
     assert item["subject"] == cast.sales_a.pk and item["role"] == "sales_rep"
     assert item["decision"] == "" and item["overdue"] is False
+    assert boss.get(f"{ITEMS}{item['id']}/").json()["campaign_name"] == "Q1"
+    assert admin.get(f"{REVIEWS}{review['id']}/").json()["items"] == 7
+    assert admin.get(f"{REVIEWS}999999/").status_code == 404
 
     rep = signed_in(cast.sales_a)
     assert rep.get(f"/api/v1/customers/{customer.pk}/").status_code == 200
