@@ -14,9 +14,10 @@ from django.db.models import QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from anke.access.catalogue import PERMISSIONS
 from anke.access.grants import end_grant
 from anke.access.guarded import deny
-from anke.access.models import Grant, ReviewCampaign, ReviewItem
+from anke.access.models import Grant, ReviewCampaign, ReviewItem, Role
 from anke.access.policy import has_permission
 from anke.audit.catalogue import Event
 from anke.audit.recorder import clear_change, record
@@ -24,6 +25,7 @@ from anke.core.context import Actor
 
 Decision = ReviewItem.Decision
 MAX_NOTE = 500
+IN_CHARGE = ("user.manage", "role.manage")
 
 
 def _int_id(raw) -> int | None:
@@ -157,12 +159,35 @@ def _take_back(actor: Actor, item: ReviewItem) -> None:
             end_grant(actor, grant, reason=f"access review {item.campaign_id}")
         return
     subject = item.subject
+    _keep_someone_in_charge(subject, item.role)
     before = sorted(subject.roles.values_list("code", flat=True))
     subject.roles.remove(item.role)
     record(actor, Event.USER_UPDATE, object_type="user", object_ids=[subject.pk],
            fields=["roles"], reason=f"access review {item.campaign_id}",
            detail=clear_change({"roles": before},
                                {"roles": [c for c in before if c != item.role.code]}))
+
+
+def _keep_someone_in_charge(subject, role: Role) -> None:
+    """Refuse a revoke that would leave no active user holding ``user.manage`` or
+    ``role.manage`` through a role (the rule user administration keeps too): a manager
+    reviewing the only administrator must not lock everyone out. Holders are locked first,
+    so two such revokes at once cannot both pass."""
+    User = get_user_model()
+    for permission in IN_CHARGE:
+        if permission not in (role.permissions or []):
+            continue
+        role_ids = [r.pk for r in Role.objects.all() if permission in (r.permissions or [])]
+        if subject.roles.filter(pk__in=role_ids).exclude(pk=role.pk).exists():
+            continue  # they keep it through another role
+        holders = User.objects.filter(is_active=True, roles__in=role_ids).distinct()
+        list(User.objects.select_for_update().filter(pk__in=holders.values("pk"))
+             .order_by("pk").values_list("pk", flat=True))
+        if not holders.exclude(pk=subject.pk).exists():
+            raise ValidationError({"decision": _(
+                "%(name)s is the last active user who may %(right)s. Give that right to "
+                "someone else first, or nobody could manage access any more.") % {
+                "name": str(subject), "right": str(PERMISSIONS[permission]).lower()}})
 
 
 def close_review(actor: Actor, campaign_id) -> tuple[ReviewCampaign, int]:

@@ -346,3 +346,21 @@ def test_a_naive_due_date_is_taken_in_the_local_time_zone(cast):
     naive = timezone.localtime().replace(tzinfo=None) + timedelta(days=3)
     campaign = open_review(actor(cast.admin), name="naive", due_at=naive)
     assert timezone.localtime(campaign.due_at).replace(tzinfo=None) == naive
+
+
+def test_a_review_cannot_remove_the_last_administrator(cast):
+    with tripwire_off():  # the administrator reports to the manager
+        cast.admin.manager = cast.manager
+        cast.admin.save(update_fields=["manager"])
+    campaign = open_review(actor(cast.admin), name="x", due_at=due())
+    item = item_for(campaign, cast.admin)
+    assert item.reviewer == cast.manager
+    with pytest.raises(ValidationError) as error:
+        decide(actor(cast.manager), item.pk, decision="revoke")
+    assert "last active user who may manage users" in str(error.value)
+    item.refresh_from_db()
+    assert item.decision == "" and cast.admin.roles.filter(code="administrator").exists()
+    with tripwire_off():  # a second administrator
+        cast.auditor.roles.add(cast.admin.roles.get())
+    decide(actor(cast.manager), item.pk, decision="revoke")
+    assert not cast.admin.roles.exists()
