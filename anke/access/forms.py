@@ -4,6 +4,7 @@ classified fields named by their model and field."""
 from django import forms
 from django.utils.text import capfirst
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from anke.access.catalogue import (
     CUSTOMER_DATA_RESOURCES,
@@ -20,7 +21,7 @@ RESOURCE_LABELS = {
     "customer": _("Customers"),
     "contact": _("Contact persons"),
     "activity": _("Activities"),
-    "deal": _("Deals"),
+    "deal": pgettext_lazy("resource", "Deals"),
     "task": _("Tasks"),
     "order": _("Orders"),
     "ticket": _("Tickets"),

@@ -12,7 +12,6 @@ Refusals are audited (outside the transaction) and raise ``ActionDenied`` (403) 
 ``NotVisible`` (404); bad input raises ``ValidationError`` and changes nothing.
 """
 
-import copy
 import logging
 import uuid
 from collections.abc import Iterable
@@ -26,7 +25,6 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from anke.access import policy
 from anke.access.catalogue import (
     CUSTOMER_DATA_RESOURCES,
     PERMISSIONS,
@@ -35,13 +33,12 @@ from anke.access.catalogue import (
     field_key,
     strongest,
 )
-from anke.access.guarded import deny, object_type_of
+from anke.access.guarded import deny
 from anke.access.models import Grant
 from anke.access.policy import forget_roles, has_permission, resource_of, roles_of, scope_q
-from anke.audit.catalogue import Event, Outcome
+from anke.audit.catalogue import Event
 from anke.audit.recorder import clear_change, record
 from anke.core.context import Actor
-from anke.core.errors import ActionDenied
 from anke.core.fields import personal_data_fields
 
 alerts = logging.getLogger("anke.alerts")
@@ -113,9 +110,7 @@ def _scope_rank_ok(held: set, scope: Scope) -> bool:
 def role_reach(user, permission: str) -> Q | None:
     """``scope_q`` of ``user``'s roles alone: customers reached only through a grant of their
     own (break-glass included) are not theirs to lend on for longer than it lasts."""
-    lender = copy.copy(user)  # the cached roles stay; the copy simply holds no grants
-    setattr(lender, policy._GRANTS_ATTR, [])
-    return scope_q(lender, permission, "")
+    return scope_q(user, permission, "", with_grants=False)
 
 
 def _scope_covers(grantor, grantee, scope: Scope, permission: str) -> bool:
@@ -177,15 +172,6 @@ def customer_ids_by_grant(grant_ids: Iterable) -> dict:
 def customer_model():
     """The customer model, by the grant's relation (access sits below the customer app)."""
     return Grant._meta.get_field("customers").related_model
-
-
-def _refuse(actor: Actor, event: Event, model, object_ids: Iterable, reason: str, message):
-    """An audited 403 with a message saying what was refused (no ids or values in it)."""
-    object_ids = list(object_ids)
-    customers = object_ids if model._meta.label == "customers.Customer" else ()
-    record(actor, event, object_type=object_type_of(model), object_ids=object_ids,
-           outcome=Outcome.DENIED, reason=reason, customers=customers)
-    raise ActionDenied(message)
 
 
 def parse_customer_ids(values: Iterable, field: str = "customer_ids") -> list[uuid.UUID]:
@@ -283,19 +269,19 @@ def grant_access(actor: Actor, *, user_id, permissions: Iterable[str], customer_
     grantee = _grantee(user_id)
 
     if grantee.pk == user.pk:
-        _refuse(actor, event, Grant, [], "self_grant",
-                _("You cannot grant access to yourself; use break-glass in an emergency."))
+        deny(actor, event, Grant, [], "self_grant",
+             message=_("You cannot grant access to yourself; use break-glass in an emergency."))
     grantable = set(grantable_permissions(user))
     if not set(permissions) <= grantable:
-        _refuse(actor, event, Grant, [], "permission_not_held",
-                _("You can grant only permissions your own roles give you."))
+        deny(actor, event, Grant, [], "permission_not_held",
+             message=_("You can grant only permissions your own roles give you."))
     if data_permissions and (FieldAccess(field_access).rank
                              > field_access_ceiling(user, data_permissions).rank):
-        _refuse(actor, event, Grant, [], "field_access_not_held",
-                _("You cannot grant field access stronger than your own."))
+        deny(actor, event, Grant, [], "field_access_not_held",
+             message=_("You cannot grant field access stronger than your own."))
     if scope and not all(_scope_covers(user, grantee, Scope(scope), p) for p in data_permissions):
-        _refuse(actor, event, Grant, [], "scope_not_held",
-                _("You cannot grant a scope wider than your own reaches for this user."))
+        deny(actor, event, Grant, [], "scope_not_held",
+             message=_("You cannot grant a scope wider than your own reaches for this user."))
     if customers:
         _check_customers(actor, event, customers, data_permissions)
 
@@ -326,9 +312,9 @@ def _check_customers(actor: Actor, event: Event, customers: list, permissions: l
         reachable = set() if q is None else set(
             Customer.objects.filter(q, pk__in=customers).values_list("pk", flat=True))
         if outside := [c for c in customers if c not in reachable]:
-            _refuse(actor, event, Customer, outside, "permission_not_held",
-                    _("You can grant a permission only on customers your own roles let you "
-                      "act on with it."))
+            deny(actor, event, Customer, outside, "permission_not_held",
+                 message=_("You can grant a permission only on customers your own roles let you "
+                         "act on with it."))
 
 
 def _summary(grant: Grant, customers: list) -> dict:

@@ -5,6 +5,7 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from anke.access.catalogue import (
     CUSTOMER_DATA_RESOURCES,
@@ -171,7 +172,7 @@ class ReviewItem(models.Model):
 
     class Decision(models.TextChoices):
         CONFIRM = "confirm", _("confirmed")
-        REVOKE = "revoke", _("revoked")
+        REVOKE = "revoke", pgettext_lazy("status", "revoked")
 
     campaign = models.ForeignKey(ReviewCampaign, on_delete=models.CASCADE, related_name="items",
                                  verbose_name=_("access review"))

@@ -61,19 +61,27 @@ def resource_of(permission: str) -> str:
     return permission.split(".", 1)[0]
 
 
-def scope_q(user, permission: str, customer_path: str = "") -> Q | None:
+def scope_q(user, permission: str, customer_path: str = "", *,
+            with_grants: bool = True) -> Q | None:
     """The records of a customer-scoped resource that ``user`` may act on with ``permission``.
 
     ``customer_path`` leads from the queried model to its customer ("" for Customer itself,
     "customer__" for deals, tickets…). Returns None when nothing is reachable.
+    ``with_grants=False`` counts the user's roles alone (what they may lend on).
     """
     if permission not in PERMISSIONS:
         return None
     resource = resource_of(permission)
-    parts = [_scope_part(user, role.scope_for(resource), customer_path)
-             for role in roles_of(user) if permission in role.permissions]
-    parts += [_grant_part(user, grant, customer_path)
-              for grant in grants_of(user) if permission in grant.permissions]
+    grants = grants_of(user) if with_grants else []
+    # Each scope once, however many roles give it: a repeated subquery in the OR makes the
+    # database's plan worse, not the answer wider.
+    scopes = dict.fromkeys(role.scope_for(resource) for role in roles_of(user)
+                           if permission in role.permissions)
+    scopes.update(dict.fromkeys(grant.scope for grant in grants
+                                if permission in grant.permissions and grant.scope))
+    parts = [_scope_part(user, scope, customer_path) for scope in scopes]
+    parts += [_grant_part(user, grant, customer_path) for grant in grants
+              if permission in grant.permissions and not grant.scope]
     q = None
     for part in parts:
         if part is _EVERYTHING:
@@ -107,8 +115,6 @@ def _scope_part(user, scope: str, path: str):
 
 
 def _grant_part(user, grant, path: str):
-    if grant.scope:
-        return _scope_part(user, grant.scope, path)
     listed = grant.customers.through.objects.filter(grant_id=grant.pk).values("customer_id")
     return Q(**{f"{_customer_id_lookup(path)}__in": listed})
 

@@ -12,7 +12,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy as _lazy
+from django.utils.translation import gettext_lazy
 
 from anke.access.catalogue import PERMISSIONS, Scope
 from anke.access.guarded import check_fields, deny
@@ -395,8 +395,8 @@ def _check_reach(user, successor, work: dict) -> None:
                 "name": str(successor), "count": count, "kind": HANDOVER_LABELS[kind]}})
 
 
-HANDOVER_LABELS = {"customers": _lazy("customers"), "deals": _lazy("open deals"),
-                   "tasks": _lazy("open tasks"), "tickets": _lazy("open tickets")}
+HANDOVER_LABELS = {"customers": gettext_lazy("customers"), "deals": gettext_lazy("open deals"),
+                   "tasks": gettext_lazy("open tasks"), "tickets": gettext_lazy("open tickets")}
 
 
 def deactivate_user(actor: Actor, user_id, *, successor_id) -> dict:

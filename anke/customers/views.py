@@ -6,7 +6,7 @@ from django.contrib.auth.decorators import login_required
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy as _lazy
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_http_methods
 
 from anke.access.guarded import audit_read, parent_for_new
@@ -98,12 +98,13 @@ def contact_create(request, customer_pk):
 
 customer_edit = record_edit_view(
     Customer, form_class=CustomerForm, update=actions.update_customer,
-    event=Event.CUSTOMER_UPDATE, title=_lazy("Edit customer"), delete_route="customers:delete")
+    event=Event.CUSTOMER_UPDATE, title=gettext_lazy("Edit customer"),
+    delete_route="customers:delete")
 customer_delete = record_delete_view(Customer, delete=actions.delete_customer,
                                      event=Event.CUSTOMER_DELETE, success_route="customers:list")
 contact_edit = record_edit_view(
     ContactPerson, form_class=ContactForm, update=actions.update_contact,
-    event=Event.CONTACT_UPDATE, title=_lazy("Edit contact person"),
+    event=Event.CONTACT_UPDATE, title=gettext_lazy("Edit contact person"),
     delete_route="customers:contact_delete")
 contact_delete = record_delete_view(ContactPerson, delete=actions.delete_contact,
                                     event=Event.CONTACT_DELETE)

@@ -13,7 +13,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import urlencode
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy as _lazy
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from anke.access.guarded import access_object, audit_read, parent_for_new
@@ -351,18 +351,18 @@ def order_edit(request, pk):
 
 
 deal_edit = record_edit_view(Deal, form_class=DealForm, update=actions.update_deal,
-                             event=Event.DEAL_UPDATE, title=_lazy("Edit deal"),
+                             event=Event.DEAL_UPDATE, title=gettext_lazy("Edit deal"),
                              delete_route="sales:deal_delete")
 deal_delete = record_delete_view(Deal, delete=actions.delete_deal, event=Event.DEAL_DELETE)
 activity_edit = record_edit_view(
     Activity, form_class=ActivityForm, update=actions.update_activity,
-    event=Event.ACTIVITY_UPDATE, title=_lazy("Edit activity"),
+    event=Event.ACTIVITY_UPDATE, title=gettext_lazy("Edit activity"),
     delete_route="sales:activity_delete",
     form_kwargs=lambda request, activity: {"user": request.user, "customer": activity.customer})
 activity_delete = record_delete_view(Activity, delete=actions.delete_activity,
                                      event=Event.ACTIVITY_DELETE)
 task_edit = record_edit_view(Task, form_class=TaskForm, update=actions.update_task,
-                             event=Event.TASK_UPDATE, title=_lazy("Edit task"),
+                             event=Event.TASK_UPDATE, title=gettext_lazy("Edit task"),
                              delete_route="sales:task_delete")
 task_delete = record_delete_view(Task, delete=actions.delete_task, event=Event.TASK_DELETE)
 order_delete = record_delete_view(Order, delete=actions.delete_order, event=Event.ORDER_DELETE,

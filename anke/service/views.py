@@ -4,7 +4,7 @@ from django.contrib.auth.decorators import login_required
 from django.shortcuts import render
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy as _lazy
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_http_methods
 
 from anke.access.guarded import audit_read, parent_for_new
@@ -76,7 +76,7 @@ def ticket_create(request, customer_pk):
 
 
 ticket_edit = record_edit_view(Ticket, form_class=TicketEditForm, update=actions.update_ticket,
-                               event=Event.TICKET_UPDATE, title=_lazy("Edit ticket"),
+                               event=Event.TICKET_UPDATE, title=gettext_lazy("Edit ticket"),
                                delete_route="service:delete")
 ticket_delete = record_delete_view(Ticket, delete=actions.delete_ticket,
                                    event=Event.TICKET_DELETE, success_route="service:list")
