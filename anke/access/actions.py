@@ -29,7 +29,7 @@ from anke.access.catalogue import (
 )
 from anke.access.guarded import check_fields, deny
 from anke.access.models import Role, classified_field_keys
-from anke.access.policy import has_permission
+from anke.access.policy import has_permission, roles_of
 from anke.audit.catalogue import Event
 from anke.audit.recorder import clear_change, record
 from anke.core.context import Actor
@@ -128,6 +128,18 @@ def _normalised(data: dict) -> dict:
     return out
 
 
+def _widens(role: Role, changes: dict) -> bool:
+    """Whether ``changes`` give ``role`` a permission, a scope or a field level it lacks."""
+    if set(changes.get("permissions", role.permissions)) - set(role.permissions):
+        return True
+    scopes = changes.get("scopes", {})
+    if any(scope != Scope.NONE and role.scope_for(resource) != scope
+           for resource, scope in scopes.items()):
+        return True
+    return any(FieldAccess(level).rank > role.access_to(key).rank
+               for key, level in changes.get("field_policies", {}).items())
+
+
 def require_role_manager(actor: Actor, event: Event, object_ids=()) -> None:
     """Refuse (audited, 403) an actor who may not manage roles."""
     if not actor.is_operator and not has_permission(actor.user, MANAGE):
@@ -182,8 +194,13 @@ def update_role(actor: Actor, role_id, *, changes: dict, version: int | None = N
     """
     require_role_manager(actor, Event.ROLE_UPDATE, [role_id])
     check_fields(Role, changes, EDITABLE)
-    _role_or_404(actor, role_id, Event.ROLE_UPDATE)
+    current = _role_or_404(actor, role_id, Event.ROLE_UPDATE)
     changes = _normalised(changes)
+    if not actor.is_operator and current in roles_of(actor.user) and _widens(current, changes):
+        # Nobody widens a role they hold: an administrator would otherwise hand themselves
+        # customer data. Another role manager (or the shell operator) may.
+        deny(actor, Event.ROLE_UPDATE, Role, [role_id], "self_escalation",
+             message=_("You cannot widen a role you hold yourself; ask another administrator."))
     with transaction.atomic():
         # Every role is locked, in one order: the lock-out check below reads them all, and two
         # administrators taking role.manage from two roles at once must not both pass it.

@@ -117,8 +117,11 @@ class GrantForm(CheckboxesMixin, BootstrapFormMixin, forms.Form):
         data["customer_ids"] = list(dict.fromkeys(ids))
         permissions = data.get("permissions") or []
         level = data.get("field_access")
-        if permissions and level and (FieldAccess(level).rank
-                                      > field_access_ceiling(self.grantor, permissions).rank):
+        # Listed customers are judged by the action (each by the roles that reach it, and one
+        # out of reach is a 404 there, not a field error here).
+        if permissions and level and not data["customer_ids"] and (
+                FieldAccess(level).rank > field_access_ceiling(
+                    self.grantor, permissions, scope=data.get("scope") or "").rank):
             self.add_error("field_access", _("You cannot grant field access stronger than "
                                              "your own."))
         if data.get("scope") and permissions:

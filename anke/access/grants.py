@@ -35,7 +35,16 @@ from anke.access.catalogue import (
 )
 from anke.access.guarded import deny
 from anke.access.models import Grant
-from anke.access.policy import forget_roles, has_permission, resource_of, roles_of, scope_q
+from anke.access.policy import (
+    CustomerFacts,
+    FieldPolicy,
+    classified_fields,
+    forget_roles,
+    has_permission,
+    resource_of,
+    roles_of,
+    scope_q,
+)
 from anke.audit.catalogue import Event
 from anke.audit.recorder import clear_change, record
 from anke.core.context import Actor
@@ -70,21 +79,37 @@ def role_scopes(user, permission: str) -> set[Scope]:
     return {role.scope_for(resource) for role in roles_of(user) if permission in role.permissions}
 
 
-def field_access_ceiling(user, permissions: Iterable[str]) -> FieldAccess:
+def field_access_ceiling(user, permissions: Iterable[str], *, customer_ids=(),
+                         scope: str = "") -> FieldAccess:
     """The strongest field access a grant of ``permissions`` from ``user`` may carry.
 
     A grant gives one level to every classified field of the records it covers, so it may not
-    exceed the grantor's own level (the union of their roles holding the permission) on any
-    one of those fields. Resources without classified fields set no limit.
+    exceed what the grantor's own roles give on any of those fields for those records: for
+    listed customers, the levels of the roles that reach each one (a team lead who is also a
+    service agent sees other teams' customers masked, so may lend them no more than masked);
+    for a scope, the roles reaching that scope; with neither, what every role gives. What a
+    grant gave the grantor never counts. Resources without classified fields set no limit.
     """
+    facts = [CustomerFacts(*row) for row in customer_model().objects.filter(
+        pk__in=list(customer_ids)).values_list("pk", "owner_id", "department_id", "region_id")]
     ceiling = FieldAccess.EDIT
     for permission in set(permissions):
         resource = resource_of(permission)
         roles = [role for role in roles_of(user) if permission in role.permissions]
-        for field in personal_data_fields():
-            if field.model.objects.get_queryset().resource == resource:
-                own = strongest(role.access_to(field_key(field)) for role in roles)
-                ceiling = min(ceiling, own, key=lambda level: level.rank)
+        for model in {f.model for f in personal_data_fields()
+                      if f.model.objects.get_queryset().resource == resource}:
+            if facts:
+                policy = FieldPolicy(user, permission, model, with_grants=False)
+                levels = [level for fact in facts for level in policy.levels(fact).values()]
+            else:
+                keys = [field_key(f) for f in classified_fields(model)]
+                in_scope = [role for role in roles
+                            if scope and role.scope_for(resource) in (Scope.ALL, Scope(scope))]
+                # For a scope, the roles reaching it together; otherwise every role on its own.
+                groups = [in_scope] if in_scope else [[role] for role in roles] or [[]]
+                levels = [strongest(role.access_to(key) for role in group)
+                          for group in groups for key in keys]
+            ceiling = min([ceiling, *levels], key=lambda level: level.rank)
     return ceiling
 
 
@@ -275,15 +300,15 @@ def grant_access(actor: Actor, *, user_id, permissions: Iterable[str], customer_
     if not set(permissions) <= grantable:
         deny(actor, event, Grant, [], "permission_not_held",
              message=_("You can grant only permissions your own roles give you."))
-    if data_permissions and (FieldAccess(field_access).rank
-                             > field_access_ceiling(user, data_permissions).rank):
-        deny(actor, event, Grant, [], "field_access_not_held",
-             message=_("You cannot grant field access stronger than your own."))
     if scope and not all(_scope_covers(user, grantee, Scope(scope), p) for p in data_permissions):
         deny(actor, event, Grant, [], "scope_not_held",
              message=_("You cannot grant a scope wider than your own reaches for this user."))
     if customers:
         _check_customers(actor, event, customers, data_permissions)
+    if data_permissions and (FieldAccess(field_access).rank > field_access_ceiling(
+            user, data_permissions, customer_ids=customers, scope=scope).rank):
+        deny(actor, event, Grant, [], "field_access_not_held",
+             message=_("You cannot grant field access stronger than your own."))
 
     with transaction.atomic():
         grant = Grant(user=grantee, granted_by=user, permissions=permissions, scope=scope,

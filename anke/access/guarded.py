@@ -111,6 +111,7 @@ def parent_for_new(actor: Actor, parents: models.QuerySet, parent_id, permission
     q = scope_q(actor.user, permission, "")
     if q is None or not parents.model.objects.filter(q, pk=parent.pk).exists():
         deny(actor, event, model, [parent.pk], "not_permitted")
+    present(actor.user, [parent])  # pages adding a record name its customer, as the role sees it
     return parent
 
 

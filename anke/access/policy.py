@@ -38,7 +38,8 @@ def grants_of(user) -> list:
     if grants is None:
         from anke.access.models import Grant
 
-        grants = list(Grant.objects.active().filter(user=user))
+        # A grant lasts no longer than its grantor's standing: off-boarding the grantor ends it.
+        grants = list(Grant.objects.active().filter(user=user, granted_by__is_active=True))
         setattr(user, _GRANTS_ATTR, grants)
     return grants
 
@@ -202,7 +203,7 @@ class FieldPolicy:
     ``permission``: for each record, the strongest level among the roles and grants holding
     the permission whose scope reaches that record."""
 
-    def __init__(self, user, permission: str, model):
+    def __init__(self, user, permission: str, model, *, with_grants: bool = True):
         self.user = user
         resource = resource_of(permission)
         fields = classified_fields(model)
@@ -214,13 +215,17 @@ class FieldPolicy:
         ] + [
             (("scope", grant.scope) if grant.scope else ("grant", grant.pk),
              dict.fromkeys(self.names, FieldAccess(grant.field_access)))
-            for grant in grants_of(user) if permission in grant.permissions
+            for grant in (grants_of(user) if with_grants else []) if permission in grant.permissions
         ]
         self.top = self._union(levels for _reach, levels in self.sources)
-        # Most users hold one role, or roles that agree: then no record needs looking at.
-        self.uniform = all(levels == self.top for _reach, levels in self.sources) or any(
-            reach == ("scope", Scope.ALL) and levels == self.top
-            for reach, levels in self.sources)
+        self.hidden = dict.fromkeys(self.names, FieldAccess.HIDDEN)
+        # A source reaching every record with the strongest levels decides alone: no record
+        # needs looking at.
+        self.everywhere = any(reach == ("scope", Scope.ALL) and levels == self.top
+                              for reach, levels in self.sources)
+        # Most users hold one role, or roles that agree: a record then only has to be reached.
+        self.uniform = self.everywhere or all(levels == self.top
+                                              for _reach, levels in self.sources)
 
     def _union(self, level_maps) -> dict:
         level_maps = list(level_maps)
@@ -229,8 +234,12 @@ class FieldPolicy:
     def levels(self, facts: CustomerFacts | None) -> dict:
         """The levels for a record of that customer (``None``: a record not yet placed, which
         every source holding the permission reaches)."""
-        if self.uniform or facts is None:
+        if facts is None or self.everywhere:
             return self.top
+        if self.uniform:
+            # A customer shown beside a record of another resource (a ticket's customer) may be
+            # one no source reaches: then its fields are not the reader's to see.
+            return self.top if self.reaches(facts) else self.hidden
         return self._union(levels for reach, levels in self.sources
                            if self._reaches(reach, facts))
 
@@ -310,7 +319,7 @@ def field_levels(user, permission: str, objects) -> dict:
     if not objects:
         return {}
     policy = FieldPolicy(user, permission, type(objects[0]))
-    if policy.uniform:
+    if policy.everywhere:
         return {id(obj): policy.top for obj in objects}
     facts = facts_of(objects)
     return {id(obj): policy.levels(facts.get(id(obj))) for obj in objects}

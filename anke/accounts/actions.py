@@ -28,7 +28,6 @@ from anke.accounts.models import ApiToken, Department, Region
 from anke.audit.catalogue import Event
 from anke.audit.recorder import clear_change, record
 from anke.core.context import Actor
-from anke.core.errors import ActionDenied
 
 MAX_TOKEN_DAYS = 366
 
@@ -268,11 +267,17 @@ def update_user(actor: Actor, user_id, *, changes: dict):
                                    % {"codes": ", ".join(missing)}})
         added = {r.pk for r in roles} - {r.pk for r in current_roles}
         if added and not actor.is_operator and actor.user.pk == user.pk:
-            try:
-                deny(actor, Event.USER_UPDATE, type(user), [user.pk], "self_escalation")
-            except ActionDenied:
-                raise ActionDenied(_("You cannot give yourself a role. Ask another "
-                                     "administrator.")) from None
+            deny(actor, Event.USER_UPDATE, type(user), [user.pk], "self_escalation",
+                 message=_("You cannot give yourself a role. Ask another administrator."))
+    # A department or region is what department and region scopes reach: moving oneself into
+    # another would widen one's own access as surely as a new role (leaving one narrows it).
+    moved = {name for name in ("department", "region")
+             if values.get(name) is not None and values[name].pk != getattr(user, f"{name}_id")}
+    if moved and not actor.is_operator and actor.user.pk == user.pk:
+        deny(actor, Event.USER_UPDATE, type(user), [user.pk], "self_escalation",
+             fields=sorted(moved),
+             message=_("You cannot move yourself to another department or region. Ask another "
+                       "administrator."))
     before = _snapshot(user, current_roles)
     with transaction.atomic():
         user = type(user).objects.select_for_update().get(pk=user.pk)

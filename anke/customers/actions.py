@@ -198,7 +198,9 @@ def reveal_customer(actor: Actor, pk, *, fields: Iterable[str], reason: str) -> 
     recorded, with its reason, before the values are decrypted.
     """
     require_permission(actor, "customer.reveal", Event.CUSTOMER_REVEAL, Customer)
-    customer = access_object(actor, Customer.objects, pk, Event.CUSTOMER_REVEAL)
+    # Visible, and within the reach of the reveal right itself (a grant of customer.reveal on
+    # one customer reveals that customer only).
+    customer = access_object(actor, Customer.objects, pk, Event.CUSTOMER_REVEAL, "reveal")
     fields, reason = sorted(set(fields)), (reason or "").strip()
     masked = masked_fields(actor.user, customer)
     errors = {}

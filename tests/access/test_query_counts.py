@@ -66,11 +66,11 @@ def test_a_department_list_costs_the_same_with_one_role_or_three(cast, departmen
     assert _count(cast.sales_manager, 50) == one_role
 
 
-def test_roles_that_disagree_on_fields_cost_one_query_per_request_not_per_row(
+def test_roles_that_disagree_on_fields_cost_no_query_per_row(
         cast, department_customers):
     """When the roles give different levels, each record's level depends on which roles reach
-    it: the department subtree is read once for the request (one query), whatever the page
-    size or the number of roles."""
+    it; a department scope reads the subtree once per request whether its roles agree or not,
+    so the count is the same for one role or three, and for any page size."""
     admin = actor(cast.admin)
     create_role(admin, code="region_reader", name="Region reader",
                 permissions=["customer.view"], scopes={"customer": "region"},
@@ -80,7 +80,7 @@ def test_roles_that_disagree_on_fields_cost_one_query_per_request_not_per_row(
     one_role = _count(cast.sales_manager, 50)
     _hold(cast, "region_reader", "own_reader")
     three_roles = _count(cast.sales_manager, 50)
-    assert three_roles == (one_role[0] + 1, 50)
+    assert three_roles == one_role
     assert _count(cast.sales_manager, 10) == (three_roles[0], 10)
     _hold(cast, "region_reader")
     assert _count(cast.sales_manager, 50) == three_roles

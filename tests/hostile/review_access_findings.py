@@ -1,7 +1,5 @@
 """Findings of the security review of the access-control work (roles, field policies, masking,
-reveal, grants, reviews, user administration). Each test shows an attack that should fail; while
-the bug is there it is marked ``xfail(strict=True)`` so the suite stays green. Remove the mark
-once the fix is in."""
+reveal, grants, reviews, user administration), now fixed: each test is an attack that must fail."""
 
 from datetime import timedelta
 
@@ -34,8 +32,6 @@ def role(code: str) -> Role:
 # --- finding 1: an administrator hands themselves customer data by editing their own role ------
 
 
-@pytest.mark.xfail(strict=True, reason="finding 1: role.manage edits a role the editor holds "
-                                       "(self-escalation to customer data)")
 def test_an_administrator_cannot_widen_a_role_they_hold(cast):
     customer = customer_of(cast.sales_a, phone="13812345678")
     admin = signed_in(cast.admin)
@@ -54,8 +50,6 @@ def test_an_administrator_cannot_widen_a_role_they_hold(cast):
 # --- finding 2: reveal ignores the scope of customer.reveal ------------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason="finding 2: reveal_customer checks customer.view scope, "
-                                       "not customer.reveal scope")
 def test_reveal_is_limited_to_the_customers_the_reveal_right_reaches(cast):
     listed = customer_of(cast.sales_a, name="甲", phone="13812345678")
     other = customer_of(cast.sales_a, name="乙", phone="13987654321")
@@ -90,8 +84,6 @@ def test_reveal_is_limited_to_the_customers_the_reveal_right_reaches(cast):
 # --- finding 3: a grant's field-access ceiling ignores which role reaches the customer ---------
 
 
-@pytest.mark.xfail(strict=True, reason="finding 3: field_access_ceiling takes the strongest "
-                                       "level of any role, not of the roles reaching the customer")
 def test_a_grantor_cannot_lend_clear_access_to_a_customer_they_see_masked(cast):
     theirs = customer_of(cast.sales_b, phone="13812345678")  # north: outside the manager's team
     with tripwire_off():  # a team lead who also covers the service desk
@@ -109,8 +101,6 @@ def test_a_grantor_cannot_lend_clear_access_to_a_customer_they_see_masked(cast):
     pytest.fail(f"the grantee sees {phone!r} where the grantor sees 138****5678")
 
 
-@pytest.mark.xfail(strict=True, reason="finding 3: a scope grant of 'all' in clear from a "
-                                       "grantor who sees 'all' only masked")
 def test_a_grantor_cannot_lend_every_customer_in_clear(cast):
     theirs = customer_of(cast.sales_b, phone="13812345678")
     with tripwire_off():
@@ -129,8 +119,6 @@ def test_a_grantor_cannot_lend_every_customer_in_clear(cast):
 # --- finding 4: a customer reached only through a child record is shown at the user's top level --
 
 
-@pytest.mark.xfail(strict=True, reason="finding 4: FieldPolicy.uniform returns the top level for "
-                                       "customers no customer.view source reaches")
 def test_a_ticket_grant_does_not_show_the_customers_name_in_clear(cast):
     victim = customer_of(cast.sales_a, name="王小明", phone="13812345678")
     open_ticket(actor(cast.sales_a), victim.pk, data={"subject": "发票问题"})
@@ -148,8 +136,6 @@ def test_a_ticket_grant_does_not_show_the_customers_name_in_clear(cast):
     assert "王小明" not in body
 
 
-@pytest.mark.xfail(strict=True, reason="finding 1b: a user manager moves themself into a wider "
-                                       "department (update_user guards only added roles)")
 def test_a_user_manager_cannot_widen_their_own_department_scope(cast):
     north_customer = customer_of(cast.sales_b, phone="13812345678")
     with tripwire_off():  # a team lead of 华东组 who also administers users
@@ -170,8 +156,6 @@ def test_a_user_manager_cannot_widen_their_own_department_scope(cast):
 # --- finding 5: grants outlive the grantor's authority -------------------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason="finding 5: a grant stays in force after its grantor is "
-                                       "deactivated (or loses the role it was lent from)")
 def test_a_grant_ends_when_its_grantor_is_offboarded(cast):
     victim = customer_of(cast.sales_a, phone="13812345678")
     grant_access(actor(cast.sales_manager), user_id=cast.sales_b.pk,

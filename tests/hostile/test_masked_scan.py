@@ -190,12 +190,6 @@ def test_the_web_shows_a_service_agent_nothing_in_clear(cast, records):
     assert "张*丰" in body.decode() and "138****5678" in body.decode()
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "bug: the pages that add a record under a customer (sales:activity_create, "
-    "sales:task_create, service:create; GET and 400 answers) show the customer's clear name in "
-    "the breadcrumb to a role that sees it masked: access.guarded.parent_for_new returns the "
-    "customer without presenting it (and without an audited read), and access.pages.crumbs_to "
-    "prints customer.name"))
 @pytest.mark.parametrize("route", ["sales:activity_create", "sales:task_create",
                                    "service:create"])
 def test_the_pages_adding_a_record_to_a_customer_show_its_name_masked(cast, records, route):
