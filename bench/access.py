@@ -34,7 +34,6 @@ import contextlib
 import json
 import os
 import re
-import shutil
 import statistics
 import sys
 import tempfile
@@ -122,25 +121,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def targets(args: argparse.Namespace) -> list[AccessTarget]:
-    chosen = []
-    if args.db in ("sqlite", "both"):
-        var_dir = args.work_dir / "sqlite"
-        chosen.append(AccessTarget("sqlite", var_dir, f"sqlite:///{var_dir / 'anke.sqlite3'}"))
-    if args.db in ("postgres", "both"):
-        checked = db.postgres_target(args.work_dir, args.pg_url)  # loopback and scheme checks
-        chosen.append(AccessTarget("postgres", checked.var_dir, checked.database_url))
-    return chosen
-
-
-def drop(target: AccessTarget) -> None:
-    if target.name == "postgres":
-        from psycopg import sql
-
-        conn, dbname = db._pg_admin(target)
-        with conn:
-            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)")
-                         .format(sql.Identifier(dbname)))
-    shutil.rmtree(target.var_dir, ignore_errors=True)
+    return db.scratch_targets(args.db, args.work_dir, args.pg_url, AccessTarget)
 
 
 def exists(target: AccessTarget) -> None:
@@ -208,7 +189,7 @@ def main(argv: list[str] | None = None) -> int:
             results["databases"][target.name] = {"error": str(error)}
         finally:
             if args.drop:
-                drop(target)
+                db.drop_scratch(target)
     if args.drop:
         with contextlib.suppress(OSError):  # only when nothing else was left in it
             args.work_dir.rmdir()

@@ -110,25 +110,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def targets(args: argparse.Namespace) -> list[AuditTarget]:
-    chosen = []
-    if args.db in ("sqlite", "both"):
-        var_dir = args.work_dir / "sqlite"
-        chosen.append(AuditTarget("sqlite", var_dir, f"sqlite:///{var_dir / 'anke.sqlite3'}"))
-    if args.db in ("postgres", "both"):
-        checked = db.postgres_target(args.work_dir, args.pg_url)  # loopback and scheme checks
-        chosen.append(AuditTarget("postgres", checked.var_dir, checked.database_url))
-    return chosen
-
-
-def drop(target: AuditTarget) -> None:
-    if target.name == "postgres":
-        from psycopg import sql
-
-        conn, dbname = db._pg_admin(target)
-        with conn:
-            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)")
-                         .format(sql.Identifier(dbname)))
-    shutil.rmtree(target.var_dir, ignore_errors=True)
+    return db.scratch_targets(args.db, args.work_dir, args.pg_url, AuditTarget)
 
 
 def child_args(target: AuditTarget, args: argparse.Namespace, events: int) -> list[str]:
@@ -175,7 +157,7 @@ def main(argv: list[str] | None = None) -> int:
             results["databases"][target.name] = {"error": str(error)}
         finally:
             if not args.keep:
-                drop(target)
+                db.drop_scratch(target)
     for name, result in results["databases"].items():
         print("\n" + table(name, result))
     RESULTS_DIR.mkdir(exist_ok=True)

@@ -377,3 +377,28 @@ def keys(target: Target, verb: str, *, timeout: float) -> dict:
                               f"{result['total']:,} at {result['command_rate_per_s']:,}/s"
                               if progress else ""))
     return result
+
+
+def scratch_targets(choice: str, work_dir: Path, pg_url: str, make) -> list:
+    """The in-process benchmarks' targets (``--db sqlite|postgres|both``), built with ``make``
+    (a Target subclass) in their own var dirs under ``work_dir``."""
+    chosen = []
+    if choice in ("sqlite", "both"):
+        var_dir = work_dir / "sqlite"
+        chosen.append(make("sqlite", var_dir, f"sqlite:///{var_dir / 'anke.sqlite3'}"))
+    if choice in ("postgres", "both"):
+        checked = postgres_target(work_dir, pg_url)  # loopback and scheme checks
+        chosen.append(make("postgres", checked.var_dir, checked.database_url))
+    return chosen
+
+
+def drop_scratch(target) -> None:
+    """Remove a scratch target: its PostgreSQL database and its var dir."""
+    if target.name == "postgres":
+        from psycopg import sql
+
+        conn, dbname = _pg_admin(target)
+        with conn:
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)")
+                         .format(sql.Identifier(dbname)))
+    shutil.rmtree(target.var_dir, ignore_errors=True)
