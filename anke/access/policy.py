@@ -120,20 +120,33 @@ def _grant_part(user, grant, path: str):
     return Q(**{f"{_customer_id_lookup(path)}__in": listed})
 
 
-def department_partitions(user, permission: str = "customer.view") -> tuple[str, list] | None:
-    """("department_id", the subtree's department ids) when ``user`` reaches records with
-    ``permission`` through department scopes alone (the sales manager's case), else None.
+def scope_partitions(user, permission: str = "customer.view") -> list[dict] | None:
+    """The parts of ``user``'s reach with ``permission``, as lookups that each follow one
+    index (each department of a subtree, their own customers, their region), when there are
+    several; None when one index serves (one part, or a scope of everything) or when a grant
+    lists customers.
 
-    A newest-first page of such a scope is cheapest as the merge of each department's newest
-    rows (``keyset_page``): the database would otherwise sort every customer of the subtree.
+    A newest-first page of several parts is cheapest as the merge of each part's newest rows
+    (``keyset_page``): the database would otherwise sort every customer the parts reach.
     """
     resource = resource_of(permission)
     scopes = {role.scope_for(resource) for role in roles_of(user)
               if permission in role.permissions}
-    if scopes != {Scope.DEPARTMENT} or any(permission in g.permissions for g in grants_of(user)):
+    for grant in grants_of(user):
+        if permission in grant.permissions:
+            if not grant.scope:
+                return None
+            scopes.add(Scope(grant.scope))
+    if Scope.ALL in scopes:
         return None
-    subtree = sorted(_department_subtree(user))
-    return ("department_id", subtree) if subtree else None
+    parts = []
+    if Scope.OWN in scopes:
+        parts.append({"owner_id": user.pk})
+    if Scope.REGION in scopes and user.region_id:
+        parts.append({"region_id": user.region_id})
+    if Scope.DEPARTMENT in scopes:
+        parts += [{"department_id": pk} for pk in sorted(_department_subtree(user))]
+    return parts if len(parts) > 1 else None
 
 
 def users_in_reach(user, permission: str = "customer.view"):

@@ -28,13 +28,13 @@ def _decode(cursor: str, pk_field):
 
 
 def keyset_page(queryset, cursor: str | None, size: int, *,
-                partitions: tuple[str, list] | None = None):
+                partitions: list[dict] | None = None):
     """The page after ``cursor`` in newest-first order, and the cursor of the page after it.
 
-    A malformed cursor starts from the first page rather than failing. ``partitions`` =
-    (field, values) says every row has one of ``values`` in ``field`` (a department subtree):
-    the page is then the merge of each value's own newest rows, each read in order from an
-    index on (field, created_at, id), instead of sorting every row of every value.
+    A malformed cursor starts from the first page rather than failing. ``partitions`` are
+    lookups that together cover every row (each department of a subtree, one's own
+    customers…): the page is then the merge of each part's own newest rows, each read in
+    order from an index on (field, created_at, id), instead of sorting every row.
     """
     queryset = queryset.order_by("-created_at", "-pk")
     position = _decode(cursor, queryset.model._meta.pk) if cursor else None
@@ -42,23 +42,23 @@ def keyset_page(queryset, cursor: str | None, size: int, *,
         stamp, pk = position
         queryset = queryset.filter(Q(created_at__lt=stamp) | Q(created_at=stamp, pk__lt=pk))
     if partitions:
-        queryset = queryset.filter(pk__in=_merged_newest(queryset, *partitions, size + 1))
+        queryset = queryset.filter(pk__in=_merged_newest(queryset, partitions, size + 1))
     rows = list(queryset[: size + 1])
     next_cursor = _encode(rows[size - 1]) if len(rows) > size else None
     return rows[:size], next_cursor
 
 
-def _merged_newest(queryset, field: str, values: list, limit: int) -> list:
-    """The ids of the ``limit`` newest rows of ``queryset``, found per value of ``field`` and
-    merged in one UNION ALL statement (Django cannot slice the parts of a compound query on
-    SQLite, so the statement is assembled from the parts' own compiled SQL)."""
+def _merged_newest(queryset, partitions: list[dict], limit: int) -> list:
+    """The ids of the ``limit`` newest rows of ``queryset``, found per part and merged in one
+    UNION statement (a row in two parts counts once). Django cannot slice the parts of a
+    compound query on SQLite, so the statement is assembled from the parts' compiled SQL."""
     parts, params = [], []
-    for value in values:
-        part = queryset.filter(**{field: value}).values_list("pk", "created_at")[:limit]
+    for lookups in partitions:
+        part = queryset.filter(**lookups).values_list("pk", "created_at")[:limit]
         sql, part_params = part.query.sql_with_params()
         parts.append(f"SELECT * FROM ({sql}) AS p{len(parts)}")  # noqa: S608 - compiled
         params.extend(part_params)
-    merged = (f"SELECT m.pk FROM ({' UNION ALL '.join(parts)}) AS m "  # noqa: S608 - compiled
+    merged = (f"SELECT m.pk FROM ({' UNION '.join(parts)}) AS m "  # noqa: S608 - compiled
               f"ORDER BY m.created_at DESC, m.pk DESC LIMIT {int(limit)}")
     with connections[queryset.db].cursor() as cursor:
         cursor.execute(merged, params)

@@ -11,7 +11,7 @@ from django.views.decorators.http import require_http_methods
 
 from anke.access.guarded import audit_read, parent_for_new
 from anke.access.pages import crumbs_to, record_delete_view, record_edit_view
-from anke.access.policy import department_partitions, has_permission
+from anke.access.policy import has_permission, scope_partitions
 from anke.audit.catalogue import Event
 from anke.core.context import Actor
 from anke.core.pagination import keyset_page
@@ -44,7 +44,7 @@ def customer_list(request):
     else:
         cursor = None
     rows, next_cursor = keyset_page(customers, cursor, PAGE_SIZE,
-                                    partitions=department_partitions(request.user))
+                                    partitions=scope_partitions(request.user))
     searched = form.is_bound and form.is_valid() and bool(form.cleaned_data.get("q"))
     audit_read(actor, Event.CUSTOMER_SEARCH if searched else Event.CUSTOMER_LIST,
                Customer, rows, fields=LIST_FIELDS)

@@ -21,28 +21,43 @@ def _all_pages(queryset, size, **kwargs) -> list:
             return seen
 
 
-def test_a_department_page_merged_per_department_is_the_same_page(cast):
-    """The sales manager's list is built per department and merged: every page must be the
-    one the plain newest-first query gives, across departments and ties in time."""
-    from anke.access.policy import department_partitions
+def test_a_page_merged_from_the_parts_of_a_scope_is_the_same_page(cast):
+    """A list reached through several scopes (a department, one's own customers, a region) is
+    built per part and merged: every page must be the one the plain newest-first query gives,
+    across parts that overlap, across cursors and ties in time."""
+    from anke.access.models import Role
+    from anke.access.policy import forget_roles, scope_partitions
+    from tests.conftest import tripwire_off
 
     for i in range(7):
         customer_of(cast.sales_a if i % 3 else cast.sales_manager, name=f"客户{i}")
-        customer_of(cast.sales_b, name=f"别人{i}")  # another team: outside the subtree
-    partitions = department_partitions(cast.sales_manager)
-    assert partitions == ("department_id", [cast.east.pk])
+        customer_of(cast.sales_b, name=f"别人{i}")  # another team and region: outside
+    with tripwire_off():  # a staged role: own and region scopes beside the department one
+        extra = Role.objects.create(code="own_region", name="own_region",
+                                    permissions=["customer.view"],
+                                    scopes={"customer": "own"})
+        region = Role.objects.create(code="region", name="region",
+                                     permissions=["customer.view"],
+                                     scopes={"customer": "region"})
+        cast.sales_manager.roles.add(extra, region)
+    forget_roles(cast.sales_manager)
+    partitions = scope_partitions(cast.sales_manager)
+    assert partitions == [{"owner_id": cast.sales_manager.pk},
+                          {"region_id": cast.sales_manager.region_id},
+                          {"department_id": cast.east.pk}]
     visible = Customer.objects.visible_to(cast.sales_manager, "view")
     plain = _all_pages(visible, 3)
     assert _all_pages(visible, 3, partitions=partitions) == plain
     assert sum(map(len, plain)) == 7
-    wide = ("department_id", [cast.east.pk, cast.north.pk, cast.east.parent_id])
+    wide = [{"department_id": pk} for pk in (cast.east.pk, cast.north.pk, cast.east.parent_id)]
     assert _all_pages(Customer.objects.all(), 4, partitions=wide) == _all_pages(
         Customer.objects.all(), 4)
 
 
-def test_only_a_pure_department_scope_is_partitioned(cast):
-    from anke.access.policy import department_partitions
+def test_one_index_serves_a_scope_of_one_part_or_of_everything(cast):
+    from anke.access.policy import scope_partitions
 
-    assert department_partitions(cast.sales_a) is None  # own scope
-    assert department_partitions(cast.manager) is None  # all
-    assert department_partitions(cast.auditor) is None  # no customer data
+    assert scope_partitions(cast.sales_a) is None  # own customers: the owner index
+    assert scope_partitions(cast.sales_manager) is None  # one department (no sub-teams)
+    assert scope_partitions(cast.manager) is None  # all
+    assert scope_partitions(cast.auditor) is None  # no customer data
