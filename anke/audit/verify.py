@@ -13,6 +13,7 @@ import datetime
 import json
 import multiprocessing
 import os
+import threading
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -175,8 +176,11 @@ def _leaves(start: int) -> Iterator[tuple[int, int, bytes | None, bytes]]:
     end = AuditEvent.objects.aggregate(last=Max("leaf_index"))["last"]
     workers = os.cpu_count() or 1
     in_memory = connection.vendor == "sqlite" and connection.is_in_memory_db()
+    # A fork copies locks held by other threads (a server's, a browser driver's) into a child
+    # that can then wait on them forever: only a single-threaded process forks.
+    threaded = threading.active_count() > 1
     if (end is None or end - start < PARALLEL_FROM or workers < 2 or in_memory
-            or connection.in_atomic_block):
+            or connection.in_atomic_block or threaded):
         yield from _hash_range((start, None))
         return
     ranges = [(lo, lo + PARALLEL_CHUNK) for lo in range(start, end + 1, PARALLEL_CHUNK)]
