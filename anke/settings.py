@@ -64,6 +64,11 @@ INSTALLED_APPS = [
     "anke.service",
     "anke.analytics",
     "anke.web",
+    # After Anke's apps, so Anke's templates for allauth's pages win.
+    "allauth",
+    "allauth.account",
+    "allauth.mfa",
+    "allauth.usersessions",
 ]
 
 MIDDLEWARE = [
@@ -75,7 +80,10 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "anke.accounts.middleware.SessionTimeoutMiddleware",
+    "allauth.account.middleware.AccountMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "anke.accounts.middleware.MfaEnforcementMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
     "anke.web.middleware.DomainErrorMiddleware",
@@ -84,9 +92,9 @@ MIDDLEWARE = [
 ROOT_URLCONF = "anke.urls"
 WSGI_APPLICATION = "anke.wsgi.application"
 AUTH_USER_MODEL = "accounts.User"
-LOGIN_URL = "login"
+LOGIN_URL = "account_login"
 LOGIN_REDIRECT_URL = "home"
-LOGOUT_REDIRECT_URL = "login"
+LOGOUT_REDIRECT_URL = "account_login"
 
 TEMPLATES = [
     {
@@ -140,13 +148,44 @@ PASSWORD_HASHERS = [
     "django.contrib.auth.hashers.Argon2PasswordHasher",
     "django.contrib.auth.hashers.PBKDF2PasswordHasher",
 ]
+# No composition rules and no forced change (NIST SP 800-63B); the minimum length depends on
+# whether the user's roles require a second factor (accounts.passwords).
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
-    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
-     "OPTIONS": {"min_length": 12}},
+    {"NAME": "anke.accounts.passwords.RoleAwareLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
 ]
-SESSION_COOKIE_AGE = 12 * 60 * 60
+AUTHENTICATION_BACKENDS = ["allauth.account.auth_backends.AuthenticationBackend"]
+
+# --- sign-in (django-allauth, docs/authentication.md) ---------------------------------------------
+# Accounts are made by administrators (`anke createuser`, /users/): no sign-up, no e-mail flows.
+ACCOUNT_ADAPTER = "anke.accounts.adapters.AccountAdapter"
+ACCOUNT_LOGIN_METHODS = {"username"}
+ACCOUNT_SIGNUP_FIELDS = ["username*", "password1*"]
+ACCOUNT_EMAIL_VERIFICATION = "none"
+ACCOUNT_SESSION_REMEMBER = False
+ACCOUNT_LOGOUT_ON_PASSWORD_CHANGE = True
+ACCOUNT_PREVENT_ENUMERATION = True
+ACCOUNT_REAUTHENTICATION_TIMEOUT = env.int("ANKE_REAUTHENTICATION_SECONDS", default=300)
+# Failed sign-ins are counted in the shared cache (never per process) and cooled off by
+# accounts.throttle, whose pauses grow with every further failure; allauth's own fixed windows
+# are turned off so one policy answers.
+ACCOUNT_RATE_LIMITS = {"login_failed": False}
+MFA_ADAPTER = "anke.accounts.adapters.MfaAdapter"
+MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
+MFA_TOTP_TOLERANCE = 0  # a code is good for its own 30 seconds only
+MFA_TOTP_ISSUER = env.str("ANKE_MFA_ISSUER", default="Anke")
+MFA_RECOVERY_CODE_COUNT = 10
+# allauth would write every request's time to the session list (five queries a request);
+# accounts.middleware writes it at most once a minute instead.
+USERSESSIONS_TRACK_ACTIVITY = False
+# Sessions end after this long without a request, and this long after sign-in whatever happens.
+SESSION_IDLE_SECONDS = env.int("ANKE_SESSION_IDLE_MINUTES", default=30) * 60
+SESSION_MAX_SECONDS = env.int("ANKE_SESSION_MAX_HOURS", default=12) * 3600
+if not 60 <= SESSION_IDLE_SECONDS <= SESSION_MAX_SECONDS:
+    raise ImproperlyConfigured("ANKE_SESSION_IDLE_MINUTES must be at least 1 and no longer than "
+                               "ANKE_SESSION_MAX_HOURS.")
+SESSION_COOKIE_AGE = SESSION_MAX_SECONDS
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 CSRF_COOKIE_SAMESITE = "Lax"

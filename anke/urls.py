@@ -6,6 +6,7 @@ urlpatterns = [
     path("audit/", include("anke.audit.urls")),
     path("access/", include("anke.access.grant_urls")),
     path("users/", include("anke.accounts.urls")),
+    path("", include("anke.accounts.auth_urls")),
     path("roles/", include("anke.access.urls")),
     path("", include("anke.web.urls")),
 ]

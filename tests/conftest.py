@@ -1,8 +1,14 @@
+import time
 from datetime import date
 
 import pytest
+from allauth.account.internal.flows.login import (
+    _AUTHENTICATION_METHODS_USER_SESSION_KEY as AUTHENTICATION_METHODS_USER_SESSION_KEY,
+)
+from allauth.account.internal.flows.login import AUTHENTICATION_METHODS_SESSION_KEY
 from django.conf import settings as django_settings
 from django.db import connection
+from django.test import Client
 
 from anke.encryption.fields import EncryptedMixin
 from tests.personas import build_cast
@@ -38,6 +44,24 @@ def _plain_static_files(settings):
     # files from the apps' static folders instead.
     settings.STORAGES = {**settings.STORAGES, "staticfiles": {
         "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}
+
+
+@pytest.fixture(autouse=True)
+def _force_login_is_a_full_sign_in(monkeypatch):
+    """``Client.force_login`` stands for a complete sign-in, second factor included, as it
+    stood before MFA existed. The sign-in itself is tested through its real pages
+    (tests/accounts/test_mfa.py, tests/browser/test_sign_in.py)."""
+    original = Client._login
+
+    def login_with_second_factor(self, user, backend=None):
+        original(self, user, backend)
+        session = self.session
+        session[AUTHENTICATION_METHODS_SESSION_KEY] = [
+            {"method": "mfa", "at": time.time(), "type": "totp"}]
+        session[AUTHENTICATION_METHODS_USER_SESSION_KEY] = str(user.pk)
+        session.save()
+
+    monkeypatch.setattr(Client, "_login", login_with_second_factor)
 
 
 @pytest.fixture

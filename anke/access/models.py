@@ -45,6 +45,10 @@ class Role(models.Model):
     permissions = models.JSONField(_("permissions"), default=list)
     scopes = models.JSONField(_("record scopes"), default=dict)
     field_policies = models.JSONField(_("field policies"), default=dict)
+    mfa_required = models.BooleanField(
+        _("requires two-factor authentication"), default=True,
+        help_text=_("Holders must sign in with a second factor and cannot reach anything else "
+                    "until they have set one up."))
 
     class Meta:
         ordering = ["id"]

@@ -77,6 +77,7 @@ def create_user(actor: Actor, *, username: str, password: str | None, roles: lis
         user = User(username=username, display_name=display_name, department=department,
                     region=region, manager=manager)
         user.full_clean(exclude=["password"])
+        user.pending_roles = found  # the password's minimum length depends on them
         if password:
             if check_password:
                 validate_password(password, user)
@@ -139,6 +140,16 @@ GUARDED_PERMISSIONS = ("user.manage", "role.manage")
 # Listed by the action so a caller sending them learns they are refused, not silently ignored.
 NEVER_SETTABLE = ("is_active", "is_staff", "is_superuser", "password", "username", "email",
                   "last_login", "date_joined", "groups", "user_permissions")
+
+
+def change_password(actor: Actor, user, password: str) -> None:
+    """Set a user's own new password (the form that asked for it validated it). Every other
+    session of theirs ends with it: Django ties a session to the password it was opened with."""
+    with transaction.atomic():
+        user.set_password(password)
+        user.save(update_fields=["password"])
+        record(actor, Event.PASSWORD_CHANGE, object_type="user", object_ids=[user.pk],
+               fields=["password"])
 
 
 def require_user_manager(actor: Actor, event: Event, user_id=None) -> None:

@@ -1,9 +1,16 @@
 """Logins, failed logins and logouts land in the audit trail."""
 
+import time
+
+from allauth.account.signals import authentication_step_completed
+from allauth.mfa import signals as mfa_signals
+from allauth.usersessions.models import UserSession
 from django.contrib.auth import get_user_model
 from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
 from django.dispatch import receiver
 
+from anke.accounts.mfa import record_enrolment
+from anke.accounts.middleware import SEEN_AT, SIGNED_IN_AT
 from anke.audit.catalogue import Event, Outcome
 from anke.audit.recorder import record
 from anke.core.context import Actor
@@ -18,6 +25,8 @@ def _actor(request, user) -> Actor:
 
 @receiver(user_logged_in)
 def audit_login(sender, request, user, **kwargs):
+    # The session's clocks start now (a repeated sign-in keeps the session's data).
+    request.session[SIGNED_IN_AT] = request.session[SEEN_AT] = time.time()
     record(_actor(request, user), Event.LOGIN, object_type="user", object_ids=[user.pk])
 
 
@@ -35,3 +44,52 @@ def audit_login_failure(sender, credentials, request=None, **kwargs):
     user = get_user_model().objects.filter(username=username).first() if username else None
     record(_actor(request, None), Event.LOGIN_FAILED, object_type="user",
            object_ids=[user.pk] if user else [], outcome=Outcome.DENIED)
+
+
+# --- second factors, re-authentication, sessions ---------------------------------------------------
+
+def _end_other_sessions(request, user) -> int:
+    """End every session of ``user`` but the one making this request; returns how many."""
+    current = request.session.session_key
+    others = [s for s in UserSession.objects.filter(user_id=user.pk) if s.session_key != current]
+    for session in others:
+        session.end()
+    return len(others)
+
+
+@receiver(mfa_signals.authenticator_added)
+def audit_mfa_added(sender, request, user, authenticator, **kwargs):
+    if authenticator.type != authenticator.Type.RECOVERY_CODES:
+        record_enrolment(request, authenticator)
+    ended = _end_other_sessions(request, user)
+    record(_actor(request, user), Event.MFA_ADD, object_type="authenticator",
+           object_ids=[authenticator.pk], fields=[authenticator.type],
+           reason=f"other_sessions_ended:{ended}")
+
+
+@receiver(mfa_signals.authenticator_removed)
+def audit_mfa_removed(sender, request, user, authenticator, **kwargs):
+    ended = _end_other_sessions(request, user)
+    record(_actor(request, user), Event.MFA_REMOVE, object_type="authenticator",
+           object_ids=[authenticator.pk], fields=[authenticator.type],
+           reason=f"other_sessions_ended:{ended}")
+
+
+@receiver(mfa_signals.authenticator_reset)
+def audit_recovery_codes_reset(sender, request, user, authenticator, **kwargs):
+    record(_actor(request, user), Event.RECOVERY_CODES_RESET, object_type="authenticator",
+           object_ids=[authenticator.pk])
+
+
+@receiver(mfa_signals.authentication_failed)
+def audit_mfa_failure(sender, request, user, authenticator, reauthentication, **kwargs):
+    record(_actor(request, user), Event.MFA_FAILED, object_type="user", object_ids=[user.pk],
+           outcome=Outcome.DENIED, reason="reauthentication" if reauthentication else "login")
+
+
+@receiver(authentication_step_completed)
+def new_key_after_reauthentication(sender, request, reauthenticated=False, **kwargs):
+    # allauth keeps the session key when someone re-authenticates (SECURITY.md §4.4): a key
+    # planted before the step-up must not inherit it.
+    if reauthenticated:
+        request.session.cycle_key()

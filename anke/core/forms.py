@@ -4,20 +4,30 @@ from django import forms
 from django.core.exceptions import ValidationError
 
 
+def style_widgets(form, *, mark_errors: bool = False) -> None:
+    """Give every widget of ``form`` Bootstrap's class; with ``mark_errors`` (a form about to
+    be shown) also mark the invalid ones."""
+    for name, field in form.fields.items():
+        widget = field.widget
+        if isinstance(widget, forms.CheckboxInput | forms.RadioSelect):
+            css = "form-check-input"
+        elif isinstance(widget, forms.Select | forms.SelectMultiple):
+            css = "form-select"
+        else:
+            css = "form-control"
+        classes = widget.attrs.get("class", "").split()
+        if mark_errors and form.is_bound and name in form.errors:
+            classes.append("is-invalid")
+            widget.attrs["aria-invalid"] = "true"
+        widget.attrs["class"] = " ".join(dict.fromkeys([*classes, css]))
+
+
 class BootstrapFormMixin:
-    """Give every widget Bootstrap's class and mark invalid fields after validation."""
+    """Bootstrap's look for a form of Anke's own (others get it from ``style_widgets``)."""
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        for field in self.fields.values():
-            widget = field.widget
-            if isinstance(widget, forms.CheckboxInput | forms.RadioSelect):
-                css = "form-check-input"
-            elif isinstance(widget, forms.Select | forms.SelectMultiple):
-                css = "form-select"
-            else:
-                css = "form-control"
-            widget.attrs["class"] = f"{widget.attrs.get('class', '')} {css}".strip()
+        style_widgets(self)
 
     def full_clean(self):
         super().full_clean()

@@ -1,7 +1,5 @@
-from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
-from anke.accounts.forms import LoginForm
 from anke.customers import urls as customer_urls
 from anke.web import views
 
@@ -12,10 +10,6 @@ customer_patterns = [
 
 urlpatterns = [
     path("", views.home, name="home"),
-    path("login/", auth_views.LoginView.as_view(
-        template_name="web/login.html", authentication_form=LoginForm,
-        redirect_authenticated_user=True), name="login"),
-    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("tokens/", views.tokens, name="tokens"),
     path("tokens/<int:pk>/revoke/", views.token_revoke, name="token_revoke"),
     path("customers/", include((customer_patterns, customer_urls.app_name))),

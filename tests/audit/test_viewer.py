@@ -294,7 +294,7 @@ def test_everyone_else_is_refused_and_the_refusal_recorded(client, cast, persona
 
 def test_anonymous_visitors_are_sent_to_log_in(client, cast):
     response = client.get(LIST)
-    assert response.status_code == 302 and response["Location"].startswith(reverse("login"))
+    assert response.status_code == 302 and response["Location"].startswith(reverse("account_login"))
 
 
 # --- exports ------------------------------------------------------------------------------------

@@ -17,7 +17,7 @@ pytestmark = pytest.mark.browser
 
 
 def log_in(page, user):
-    page.goto(reverse("login"))
+    page.goto(reverse("account_login"))
     page.locator("input[name=username]").fill(user.username)
     page.locator("input[name=password]").fill(PASSWORD)
     page.locator("main form button[type=submit]").click()
@@ -96,7 +96,7 @@ def test_invalid_phone_is_explained_next_to_the_field(page, cast, browser_proble
 
 
 def test_language_select_switches_to_chinese(page, cast):
-    page.goto(reverse("login"))
+    page.goto(reverse("account_login"))
     expect(page.locator("html")).to_have_attribute("lang", "en")
     expect(page.locator("main form button[type=submit]")).to_have_text("Log in")
 
@@ -104,13 +104,13 @@ def test_language_select_switches_to_chinese(page, cast):
     page.locator("select.js-autosubmit[name=language]").select_option("zh-hans")
 
     expect(page.locator("html")).to_have_attribute("lang", "zh-hans")
-    expect(page).to_have_url(re.compile(re.escape(reverse("login")) + "$"))
+    expect(page).to_have_url(re.compile(re.escape(reverse("account_login")) + "$"))
     expect(page.locator("select[name=language]")).to_have_value("zh-hans")
 
 
 def test_chinese_browser_gets_chinese_pages(open_page, cast):
     page = open_page(locale="zh-CN")
-    page.goto(reverse("login"))
+    page.goto(reverse("account_login"))
     expect(page.locator("html")).to_have_attribute("lang", "zh-hans")
 
 

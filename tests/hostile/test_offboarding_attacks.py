@@ -50,7 +50,7 @@ def test_a_deactivated_users_browser_session_is_sent_to_login(cast):
     # then
     assert result["sessions_ended"] == 1
     response = browser.get(reverse("customers:list"))
-    assert response.status_code == 302 and response["Location"].startswith(reverse("login"))
+    assert response.status_code == 302 and response["Location"].startswith(reverse("account_login"))
     response = api.get("/api/v1/customers/")
     assert response.status_code == 401
     assert response.json()["error"]["code"] == "not_authenticated"

@@ -73,10 +73,10 @@ def test_every_string_in_the_code_is_in_the_catalogues(tmp_path, settings, monke
 
 
 def test_language_follows_the_browser(client, db):
-    chinese = client.get(reverse("login"), HTTP_ACCEPT_LANGUAGE="zh-CN,zh;q=0.9")
+    chinese = client.get(reverse("account_login"), HTTP_ACCEPT_LANGUAGE="zh-CN,zh;q=0.9")
     assert '<html lang="zh-hans">' in chinese.content.decode()
     assert "登录" in chinese.content.decode()
-    english = client.get(reverse("login"), HTTP_ACCEPT_LANGUAGE="en-US,en;q=0.9")
+    english = client.get(reverse("account_login"), HTTP_ACCEPT_LANGUAGE="en-US,en;q=0.9")
     assert '<html lang="en">' in english.content.decode()
     assert "Log in to Anke" in english.content.decode()
 

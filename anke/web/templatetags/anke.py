@@ -5,6 +5,7 @@ from django.template.defaultfilters import date as date_filter
 
 from anke.access.masking import Masked
 from anke.core.fields import format_phone
+from anke.core.forms import style_widgets
 
 register = template.Library()
 
@@ -22,3 +23,10 @@ def readable_date(value, fmt: str = "SHORT_DATE_FORMAT") -> str:
     """A date as ``|date`` shows it; a value that could not be decrypted shows why (``|date``
     would turn it into an empty cell)."""
     return date_filter(value, fmt) if isinstance(value, datetime.date) else str(value)
+
+
+@register.filter
+def bootstrap(form):
+    """A form from elsewhere (allauth's) in Bootstrap's look, as Anke's own forms have."""
+    style_widgets(form, mark_errors=True)
+    return form

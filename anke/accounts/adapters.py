@@ -1,0 +1,70 @@
+"""Anke's answers to allauth's questions: who may sign up (nobody), how failed sign-ins cool
+off, how a password change is saved and audited, how MFA secrets are kept, and when a second
+factor may be removed."""
+
+from allauth.account.adapter import DefaultAccountAdapter
+from allauth.mfa.adapter import DefaultMFAAdapter
+from allauth.mfa.models import Authenticator
+
+from anke.accounts import throttle
+from anke.accounts.mfa import mfa_required, open_secret, seal_secret
+from anke.audit.catalogue import Event, Outcome
+from anke.audit.recorder import record
+from anke.core.context import Actor
+
+
+class AccountAdapter(DefaultAccountAdapter):
+    def is_open_for_signup(self, request):
+        return False  # administrators create accounts (/users/, `anke createuser`)
+
+    def pre_authenticate(self, request, **credentials):
+        # Replaces allauth's fixed-window limit with accounts.throttle's growing pauses. A
+        # refused attempt checks no password, so it cannot confirm a guess either.
+        if throttle.pause_left(credentials.get("username", ""), request.client_ip):
+            raise self.validation_error("too_many_login_attempts")
+
+    def authenticate(self, request, **credentials):
+        user = super().authenticate(request, **credentials)
+        if user is not None and not user.is_active:
+            # allauth would say "account inactive", confirming the password: a deactivated
+            # account answers as a wrong password does (Django already audited the failure).
+            self.authentication_failed(request, **credentials)
+            return None
+        if user is not None:
+            throttle.succeeded(credentials.get("username", ""))
+        return user
+
+    def authentication_failed(self, request, **credentials):
+        # The failure itself is audited by accounts.signals (Django's user_login_failed).
+        username = credentials.get("username", "")
+        for kind in throttle.failed(username, request.client_ip):
+            record(Actor.from_request(request), Event.LOGIN_THROTTLED, object_type="user",
+                   outcome=Outcome.DENIED, reason=f"{kind}_cool_off")
+
+    def set_password(self, user, password):
+        from anke.accounts.actions import change_password
+
+        change_password(Actor.from_request(self.request), user, password)
+
+    def get_client_ip(self, request):
+        return request.client_ip or "0.0.0.0"  # noqa: S104 - a placeholder, never bound
+
+
+class MfaAdapter(DefaultMFAAdapter):
+    def encrypt(self, text: str) -> str:
+        return seal_secret(text)
+
+    def decrypt(self, encrypted_text: str) -> str:
+        return open_secret(encrypted_text)
+
+    def get_totp_label(self, user) -> str:
+        return user.username
+
+    def can_delete_authenticator(self, authenticator) -> bool:
+        """A user whose roles require MFA keeps at least one real second factor."""
+        user = authenticator.user
+        if not mfa_required(user):
+            return True
+        return (Authenticator.objects.filter(user_id=user.pk)
+                .exclude(pk=authenticator.pk)
+                .exclude(type=Authenticator.Type.RECOVERY_CODES).exists())

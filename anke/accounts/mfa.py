@@ -1,0 +1,54 @@
+"""Who must use a second factor, whether this session has, and the sealing of MFA secrets.
+
+A role says whether its holders need multi-factor authentication (every shipped role does); a
+user holding any such role needs it. A session counts as verified once allauth has recorded a
+second factor in it: at sign-in, at re-authentication, or when the user enrolled one in this very
+session (typing a valid code is the same proof).
+"""
+
+from allauth.account.internal.flows.login import get_authentication_records, record_authentication
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+from anke.access.policy import roles_of
+from anke.encryption.envelope import from_text, key_version_of, open_sealed, seal, to_text
+from anke.encryption.keyring import MASTER, keyring
+
+MFA = "mfa"
+SECRET_AAD = b"anke/mfa-secret/v1"
+
+
+def mfa_required(user) -> bool:
+    return user.is_authenticated and any(role.mfa_required for role in roles_of(user))
+
+
+def session_mfa_verified(request) -> bool:
+    return any(entry.get("method") == MFA
+               for entry in get_authentication_records(request, request.user))
+
+
+def record_enrolment(request, authenticator) -> None:
+    """The code that activated an authenticator also verified this session."""
+    record_authentication(request, request.user, MFA, id=authenticator.pk,
+                          type=authenticator.type, enrolled=True)
+
+
+# --- secrets at rest ------------------------------------------------------------------------------
+# TOTP secrets and the recovery-code seed are sealed with AES-256-GCM under a key derived from
+# the master key (never a customer's data key: erasing a customer must not touch anyone's
+# sign-in). The blob names the master key version, so a rotated master key still opens older
+# secrets while the key file keeps that version.
+
+def _secret_key(version: int) -> bytes:
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None,
+                info=SECRET_AAD).derive(keyring().key(MASTER, version))
+
+
+def seal_secret(text: str) -> str:
+    version = keyring().active(MASTER).version
+    return to_text(seal(_secret_key(version), version, text.encode(), SECRET_AAD))
+
+
+def open_secret(text: str) -> str:
+    blob = from_text(text)
+    return open_sealed(_secret_key(key_version_of(blob)), blob, SECRET_AAD).decode()

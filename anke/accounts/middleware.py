@@ -1,0 +1,95 @@
+"""Session lifetime and the second-factor rule, checked on every request.
+
+``SessionTimeoutMiddleware`` ends a session after ``SESSION_IDLE_SECONDS`` without a request or
+``SESSION_MAX_SECONDS`` after sign-in. ``MfaEnforcementMiddleware`` keeps a user whose roles
+require MFA, in a session that has not shown a second factor, on the pages that set one up or
+ask for it: everything else redirects there (web) or answers 403 (API).
+"""
+
+import time
+
+from allauth.usersessions.models import UserSession
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth import logout
+from django.http import JsonResponse
+from django.shortcuts import redirect
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.http import urlencode
+from django.utils.translation import gettext as _
+
+from anke.accounts.mfa import mfa_required, session_mfa_verified
+from anke.audit.catalogue import Event, Outcome
+from anke.audit.recorder import record
+from anke.core.context import Actor
+
+SIGNED_IN_AT = "anke_signed_in_at"
+SEEN_AT = "anke_seen_at"
+SEEN_PRECISION = 60  # write the last-seen time at most once a minute
+
+
+def _is_api(request) -> bool:
+    return request.path_info.startswith("/api/")
+
+
+class SessionTimeoutMiddleware:
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if request.user.is_authenticated:
+            session, now = request.session, time.time()
+            signed_in = session.setdefault(SIGNED_IN_AT, now)  # set at sign-in (accounts.signals)
+            seen = session.get(SEEN_AT, signed_in)
+            if (now - seen > settings.SESSION_IDLE_SECONDS
+                    or now - signed_in > settings.SESSION_MAX_SECONDS):
+                return self._expire(request, "idle" if now - seen > settings.SESSION_IDLE_SECONDS
+                                    else "absolute")
+            if now - seen >= SEEN_PRECISION or SEEN_AT not in session:
+                session[SEEN_AT] = now
+                UserSession.objects.filter(session_key=session.session_key).update(
+                    last_seen_at=timezone.now(), ip=request.client_ip or "0.0.0.0")  # noqa: S104
+        return self.get_response(request)
+
+    def _expire(self, request, why: str):
+        record(Actor.from_request(request), Event.SESSION_EXPIRED, object_type="user",
+               object_ids=[request.user.pk], reason=why)
+        logout(request)
+        message = _("Your session has expired. Please sign in again.")
+        if _is_api(request):
+            return JsonResponse({"error": {"code": "not_authenticated", "message": message}},
+                                status=401)
+        messages.info(request, message)
+        return redirect(f"{reverse('account_login')}?{urlencode({'next': request.path})}")
+
+
+# Reachable before the second factor: setting one up, giving one, signing out, the language.
+MFA_EXEMPT_URL_NAMES = frozenset({
+    "mfa_index", "mfa_activate_totp", "mfa_authenticate", "mfa_reauthenticate",
+    "mfa_view_recovery_codes", "mfa_generate_recovery_codes", "mfa_download_recovery_codes",
+    "account_logout", "account_reauthenticate", "set_language",
+})
+
+
+class MfaEnforcementMiddleware:
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        return self.get_response(request)
+
+    def process_view(self, request, view_func, view_args, view_kwargs):
+        user = request.user
+        if (not user.is_authenticated or request.resolver_match.url_name in MFA_EXEMPT_URL_NAMES
+                or not mfa_required(user) or session_mfa_verified(request)):
+            return None
+        if _is_api(request):
+            record(Actor.from_request(request), Event.MFA_REQUIRED, object_type="user",
+                   object_ids=[user.pk], outcome=Outcome.DENIED, reason=request.path[:200])
+            return JsonResponse({"error": {"code": "mfa_required", "message": _(
+                "Two-factor authentication is required: sign in with your second factor, or "
+                "set one up, in the web interface.")}}, status=403)
+        # Someone who has a factor proves it again; someone without one sets one up.
+        target = "mfa_reauthenticate" if user.authenticator_set.exists() else "mfa_activate_totp"
+        return redirect(f"{reverse(target)}?{urlencode({'next': request.get_full_path()})}")
