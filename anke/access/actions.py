@@ -36,7 +36,7 @@ from anke.core.context import Actor
 from anke.core.errors import NotVisible, StaleVersion
 
 MANAGE = "role.manage"
-EDITABLE = ("name", "permissions", "scopes", "field_policies")
+EDITABLE = ("name", "permissions", "scopes", "field_policies", "mfa_required")
 # An empty list or mapping is a valid grant (nothing); Role.clean() checks these fields' content,
 # so the field-level "cannot be blank" check is skipped for them.
 _MAY_BE_EMPTY = ["permissions", "scopes", "field_policies"]
@@ -53,6 +53,7 @@ def role_state(role: Role) -> dict:
         "permissions": sorted(role.permissions),
         "scopes": dict(sorted(role.scopes.items())),
         "field_policies": dict(sorted(role.field_policies.items())),
+        "mfa_required": role.mfa_required,
     }
 
 
@@ -118,6 +119,8 @@ def _normalised(data: dict) -> dict:
             data["field_policies"], errors, "field_policies", set(classified_field_keys()),
             FieldAccess.values, _("Unknown classified field: %(names)s"),
             _("Unknown access level: %(values)s"))
+    if "mfa_required" in data and not isinstance(data["mfa_required"], bool):
+        errors["mfa_required"] = _("Give true or false.")
     if "name" in data:
         if isinstance(data["name"], str):
             out["name"] = data["name"].strip()
@@ -129,8 +132,11 @@ def _normalised(data: dict) -> dict:
 
 
 def _widens(role: Role, changes: dict) -> bool:
-    """Whether ``changes`` give ``role`` a permission, a scope or a field level it lacks."""
+    """Whether ``changes`` give ``role`` a permission, a scope or a field level it lacks, or let
+    it sign in without a second factor."""
     if set(changes.get("permissions", role.permissions)) - set(role.permissions):
+        return True
+    if role.mfa_required and changes.get("mfa_required") is False:
         return True
     scopes = changes.get("scopes", {})
     if any(scope != Scope.NONE and role.scope_for(resource) != scope
@@ -170,12 +176,13 @@ def _check_someone_keeps_manage(role: Role) -> None:
 
 
 def create_role(actor: Actor, *, code: str, name: str, permissions: list,
-                scopes: dict | None = None, field_policies: dict | None = None) -> Role:
+                scopes: dict | None = None, field_policies: dict | None = None,
+                mfa_required: bool = True) -> Role:
     """Add a role. Resources left out of ``scopes`` reach no records; classified fields left
     out of ``field_policies`` stay hidden."""
     require_role_manager(actor, Event.ROLE_CREATE)
     data = _normalised({"name": name, "permissions": permissions, "scopes": scopes or {},
-                        "field_policies": field_policies or {}})
+                        "field_policies": field_policies or {}, "mfa_required": mfa_required})
     role = Role(code=code, **data)
     role.full_clean(exclude=_MAY_BE_EMPTY)
     with transaction.atomic():

@@ -83,6 +83,9 @@ class RoleForm(BootstrapFormMixin, forms.Form):
                 help_text=_("A short stable id: letters, digits, hyphens and underscores."))
         if not shipped:
             fields["name"] = forms.CharField(label=_("Name"), max_length=100)
+        fields["mfa_required"] = forms.BooleanField(
+            label=Role._meta.get_field("mfa_required").verbose_name, required=False,
+            initial=True, help_text=Role._meta.get_field("mfa_required").help_text)
         self.permission_fields = []
         for resource, label, perms in permission_groups():
             name = f"permissions_{resource}"
@@ -108,6 +111,8 @@ class RoleForm(BootstrapFormMixin, forms.Form):
         for name, field in self.fields.items():
             if name in self.permission_fields:
                 field.widget.attrs["class"] = "form-check-input"
+            elif isinstance(field.widget, forms.CheckboxInput):
+                field.widget.attrs["class"] = "form-check-input"
             elif isinstance(field.widget, forms.Select):
                 field.widget.attrs["class"] = "form-select"
             elif not isinstance(field.widget, forms.HiddenInput):
@@ -125,6 +130,7 @@ class RoleForm(BootstrapFormMixin, forms.Form):
             self.initial[name] = role.access_to(key).value
         if "name" in self.fields:
             self.initial["name"] = role.name
+        self.initial["mfa_required"] = role.mfa_required
 
     # --- for the template ---------------------------------------------------------------------
 
@@ -152,6 +158,7 @@ class RoleForm(BootstrapFormMixin, forms.Form):
             "permissions": sorted(p for name in self.permission_fields for p in data[name]),
             "scopes": {resource: data[name] for name, resource in self.scope_fields.items()},
             "field_policies": {key: data[name] for name, key in self.access_fields.items()},
+            "mfa_required": data["mfa_required"],
         }
         for name in ("code", "name"):
             if name in self.fields:

@@ -2,12 +2,16 @@
 off, how a password change is saved and audited, how MFA secrets are kept, and when a second
 factor may be removed."""
 
+import time
+
 from allauth.account.adapter import DefaultAccountAdapter
 from allauth.mfa.adapter import DefaultMFAAdapter
 from allauth.mfa.models import Authenticator
+from django.conf import settings
 
 from anke.accounts import throttle
 from anke.accounts.mfa import mfa_required, open_secret, seal_secret
+from anke.accounts.middleware import SIGNED_IN_AT
 from anke.audit.catalogue import Event, Outcome
 from anke.audit.recorder import record
 from anke.core.context import Actor
@@ -45,6 +49,17 @@ class AccountAdapter(DefaultAccountAdapter):
         from anke.accounts.actions import change_password
 
         change_password(Actor.from_request(self.request), user, password)
+
+    def is_reauthentication_required(self, *, app: str, **kwargs) -> bool:
+        # The first second factor is set up straight after the password was typed (that is
+        # where enrolment leads): asking for it again would only train people to type it.
+        # Adding another factor later, or removing one, asks again.
+        request = self.request
+        if app == "allauth.mfa" and not request.user.authenticator_set.exists():
+            signed_in = request.session.get(SIGNED_IN_AT, 0)
+            if time.time() - signed_in < settings.ACCOUNT_REAUTHENTICATION_TIMEOUT:
+                return False
+        return super().is_reauthentication_required(app=app, **kwargs)
 
     def get_client_ip(self, request):
         return request.client_ip or "0.0.0.0"  # noqa: S104 - a placeholder, never bound

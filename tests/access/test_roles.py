@@ -63,6 +63,7 @@ def test_create_saves_the_role_and_records_its_state(cast):
         "permissions": [None, ["customer.view", "ticket.view"]],
         "scopes": [None, {"customer": "region", "ticket": "region"}],
         "field_policies": [None, {"customer.phone": "masked"}],
+        "mfa_required": [None, True],
     }
 
 
