@@ -109,9 +109,7 @@ class RoleForm(BootstrapFormMixin, forms.Form):
         self.fields.update(fields)
         # The mixin styled the fields that existed when it ran; these were added after.
         for name, field in self.fields.items():
-            if name in self.permission_fields:
-                field.widget.attrs["class"] = "form-check-input"
-            elif isinstance(field.widget, forms.CheckboxInput):
+            if name in self.permission_fields or isinstance(field.widget, forms.CheckboxInput):
                 field.widget.attrs["class"] = "form-check-input"
             elif isinstance(field.widget, forms.Select):
                 field.widget.attrs["class"] = "form-select"

@@ -3,10 +3,10 @@
 import secrets
 from datetime import timedelta
 
+from allauth.usersessions.models import UserSession
 from django.apps import apps
-from django.contrib.auth import SESSION_KEY, get_user_model
+from django.contrib.auth import get_user_model
 from django.contrib.auth.password_validation import validate_password
-from django.contrib.sessions.models import Session
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import F
@@ -355,21 +355,13 @@ def handover_counts(user) -> dict[str, int]:
 
 
 def _end_sessions(user) -> int:
-    """Delete the user's database sessions; returns how many.
-
-    Django's session table has no user column, so this scans the unexpired sessions and decodes
-    each one. Issue 6 (allauth usersessions) brings a table indexed by user that replaces the
-    scan. Deactivation alone already locks the user out (the authentication backend refuses
-    inactive users on every request); deleting the rows ends the sessions for good.
-    """
-    uid = str(user.pk)
-    mine = [session.session_key
-            for session in Session.objects.filter(expire_date__gt=timezone.now()).iterator(
-                chunk_size=2000)
-            if str(session.get_decoded().get(SESSION_KEY, "")) == uid]
-    for start in range(0, len(mine), BATCH):
-        Session.objects.filter(session_key__in=mine[start:start + BATCH]).delete()
-    return len(mine)
+    """End every session of ``user`` (allauth's session list knows them by user); returns how
+    many. Deactivation alone already locks the user out, since the authentication backend
+    refuses inactive users on every request; this deletes the sessions for good."""
+    sessions = list(UserSession.objects.filter(user_id=user.pk))
+    for session in sessions:
+        session.end()
+    return len(sessions)
 
 
 BATCH = 900  # ids per UPDATE … WHERE id IN (…): under SQLite's old 999-variable limit

@@ -46,7 +46,7 @@ def audit_login_failure(sender, credentials, request=None, **kwargs):
            object_ids=[user.pk] if user else [], outcome=Outcome.DENIED)
 
 
-# --- second factors, re-authentication, sessions ---------------------------------------------------
+# --- second factors, re-authentication, sessions -----------------------------------------------
 
 def _end_other_sessions(request, user) -> int:
     """End every session of ``user`` but the one making this request; returns how many."""

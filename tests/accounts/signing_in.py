@@ -9,6 +9,7 @@ from django.urls import reverse
 from tests.personas import PASSWORD
 
 PERIOD = 30
+KNOWN_SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"  # noqa: S105 - a test authenticator's
 
 
 def totp_code(secret: str, at: float | None = None) -> str:
@@ -24,7 +25,7 @@ def fresh_window(min_left: float = 8.0) -> None:
         time.sleep(left + 0.05)
 
 
-def enrol_totp(user, secret: str = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP") -> str:
+def enrol_totp(user, secret: str = KNOWN_SECRET) -> str:
     """Give ``user`` an authenticator app with a known secret, as the enrolment page would."""
     TOTP.activate(user, secret)
     return secret

@@ -3,6 +3,7 @@ from django.test import Client
 from django.urls import reverse
 
 from anke.audit.models import AuditEvent
+from tests.helpers import html
 from tests.personas import PASSWORD
 
 
@@ -27,7 +28,7 @@ def test_login_and_logout_are_audited_with_a_session_reference(cast):
 def test_failed_logins_answer_alike_and_never_record_what_was_typed(cast, client, username):
     response = client.post(reverse("account_login"), {"login": username, "password": "wrong" * 4})
     assert response.status_code == 200
-    assert "The username and/or password you specified are not correct." in response.content.decode()
+    assert "The username and/or password you specified are not correct." in html(response)
     failure = AuditEvent.objects.get(action="auth.login_failed")
     assert failure.outcome == "denied"
     assert "wrong" not in str(failure.__dict__)

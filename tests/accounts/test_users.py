@@ -33,6 +33,7 @@ from anke.sales.actions import create_deal, create_task, update_deal, update_tas
 from anke.sales.models import Deal, PipelineStage, Task
 from anke.service.actions import open_ticket
 from anke.service.models import Ticket
+from tests.accounts.signing_in import enrol_totp, sign_in
 from tests.conftest import tripwire_off
 from tests.helpers import html
 from tests.personas import OPERATOR, PASSWORD, actor, customer_of
@@ -239,7 +240,7 @@ def book(cast):
 def test_deactivation_hands_over_the_open_work_and_keeps_the_closed(cast, book, client):
     b, a = cast.sales_b, cast.sales_a
     _token, _secret = create_api_token(OPERATOR, b, name="script")
-    client.force_login(b)
+    sign_in(client, b, enrol_totp(b))
     assert handover_counts(b) == {"customers": 2, "deals": 1, "tasks": 1, "tickets": 2}
     # when
     result = deactivate_user(actor(cast.admin), b.pk, successor_id=a.pk)

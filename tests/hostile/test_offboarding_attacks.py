@@ -18,6 +18,7 @@ from anke.audit.models import AuditEvent
 from anke.customers.models import Customer
 from anke.sales.actions import create_deal
 from anke.sales.models import Deal, PipelineStage
+from tests.accounts.signing_in import enrol_totp, post_password, sign_in
 from tests.api.conftest import signed_in
 from tests.personas import OPERATOR, PASSWORD, actor, customer_of
 
@@ -40,7 +41,7 @@ def state(user) -> tuple:
 
 def test_a_deactivated_users_browser_session_is_sent_to_login(cast):
     browser = Client()
-    assert browser.login(username="sales_b", password=PASSWORD)
+    sign_in(browser, cast.sales_b, enrol_totp(cast.sales_b))
     assert browser.get(reverse("home")).status_code == 200
     api = APIClient()
     api.cookies = browser.cookies  # the same session cookie on the API
@@ -56,7 +57,7 @@ def test_a_deactivated_users_browser_session_is_sent_to_login(cast):
     assert response.json()["error"]["code"] == "not_authenticated"
     session_key = browser.cookies["sessionid"].value
     assert not Session.objects.filter(session_key=session_key).exists()
-    assert not browser.login(username="sales_b", password=PASSWORD)
+    assert "_auth_user_id" not in post_password(Client(), "sales_b").wsgi_request.session
 
 
 def test_a_deactivated_users_token_is_401_even_after_reactivation(cast):

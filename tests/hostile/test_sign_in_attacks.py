@@ -16,7 +16,14 @@ from django.urls import reverse
 from anke.accounts import throttle
 from anke.accounts.middleware import SEEN_AT, SIGNED_IN_AT
 from anke.audit.models import AuditEvent
-from tests.accounts.signing_in import enrol_totp, fresh_window, post_password, sign_in, totp_code
+from tests.accounts.signing_in import (
+    KNOWN_SECRET,
+    enrol_totp,
+    fresh_window,
+    post_password,
+    sign_in,
+    totp_code,
+)
 from tests.personas import PASSWORD
 from tests.scratch_db import database_url  # noqa: F401 - a fixture for the replay test
 
@@ -89,7 +96,7 @@ def test_signing_in_issues_a_new_session_key(cast):
     fresh_window()
     post_password(client, "sales_a")
     between = client.cookies["sessionid"].value
-    client.post(reverse("mfa_authenticate"), {"code": totp_code("JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP")})
+    client.post(reverse("mfa_authenticate"), {"code": totp_code(KNOWN_SECRET)})
     signed_in = client.cookies["sessionid"].value
     assert len({planted, between, signed_in}) == 3
     assert client.get(reverse("home")).status_code == 200
@@ -142,7 +149,7 @@ def test_an_active_session_stays(cast):
 # --- a TOTP code used in one process is refused in another --------------------------------------
 
 MANAGE = Path(__file__).resolve().parents[2] / "manage.py"
-SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
+SECRET = KNOWN_SECRET
 USE_CODE = """
 from allauth.mfa.models import Authenticator
 from allauth.mfa.totp.internal.auth import TOTP
