@@ -179,6 +179,7 @@ MFA_RECOVERY_CODE_COUNT = 10
 # allauth would write every request's time to the session list (five queries a request);
 # accounts.middleware writes it at most once a minute instead.
 USERSESSIONS_TRACK_ACTIVITY = False
+USERSESSIONS_ADAPTER = "anke.accounts.adapters.UserSessionsAdapter"
 # Sessions end after this long without a request, and this long after sign-in whatever happens.
 SESSION_IDLE_SECONDS = env.int("ANKE_SESSION_IDLE_MINUTES", default=30) * 60
 SESSION_MAX_SECONDS = env.int("ANKE_SESSION_MAX_HOURS", default=12) * 3600

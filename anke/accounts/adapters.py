@@ -7,6 +7,7 @@ import time
 from allauth.account.adapter import DefaultAccountAdapter
 from allauth.mfa.adapter import DefaultMFAAdapter
 from allauth.mfa.models import Authenticator
+from allauth.usersessions.adapter import DefaultUserSessionsAdapter
 from django.conf import settings
 
 from anke.accounts import throttle
@@ -83,3 +84,12 @@ class MfaAdapter(DefaultMFAAdapter):
         return (Authenticator.objects.filter(user_id=user.pk)
                 .exclude(pk=authenticator.pk)
                 .exclude(type=Authenticator.Type.RECOVERY_CODES).exists())
+
+
+class UserSessionsAdapter(DefaultUserSessionsAdapter):
+    def end_sessions(self, sessions) -> None:
+        sessions = list(sessions)
+        super().end_sessions(sessions)
+        if sessions:
+            record(Actor.from_request(self.request), Event.SESSION_END, object_type="user",
+                   object_ids=[sessions[0].user_id], reason=f"sessions_ended:{len(sessions)}")

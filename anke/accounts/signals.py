@@ -4,6 +4,7 @@ import time
 
 from allauth.account.signals import authentication_step_completed
 from allauth.mfa import signals as mfa_signals
+from allauth.usersessions.adapter import get_adapter as get_usersessions_adapter
 from allauth.usersessions.models import UserSession
 from django.contrib.auth import get_user_model
 from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
@@ -48,31 +49,28 @@ def audit_login_failure(sender, credentials, request=None, **kwargs):
 
 # --- second factors, re-authentication, sessions -----------------------------------------------
 
-def _end_other_sessions(request, user) -> int:
-    """End every session of ``user`` but the one making this request; returns how many."""
-    current = request.session.session_key
-    others = [s for s in UserSession.objects.filter(user_id=user.pk) if s.session_key != current]
-    for session in others:
-        session.end()
-    return len(others)
+def _end_other_sessions(request, user) -> None:
+    """A changed second factor ends every other session of the user (audited by the adapter):
+    whoever was signed in with the old one is out."""
+    get_usersessions_adapter().end_sessions(
+        UserSession.objects.filter(user_id=user.pk).exclude(
+            session_key=request.session.session_key))
 
 
 @receiver(mfa_signals.authenticator_added)
 def audit_mfa_added(sender, request, user, authenticator, **kwargs):
     if authenticator.type != authenticator.Type.RECOVERY_CODES:
         record_enrolment(request, authenticator)
-    ended = _end_other_sessions(request, user)
+    _end_other_sessions(request, user)
     record(_actor(request, user), Event.MFA_ADD, object_type="authenticator",
-           object_ids=[authenticator.pk], fields=[authenticator.type],
-           reason=f"other_sessions_ended:{ended}")
+           object_ids=[authenticator.pk], fields=[authenticator.type])
 
 
 @receiver(mfa_signals.authenticator_removed)
 def audit_mfa_removed(sender, request, user, authenticator, **kwargs):
-    ended = _end_other_sessions(request, user)
+    _end_other_sessions(request, user)
     record(_actor(request, user), Event.MFA_REMOVE, object_type="authenticator",
-           object_ids=[authenticator.pk], fields=[authenticator.type],
-           reason=f"other_sessions_ended:{ended}")
+           object_ids=[authenticator.pk], fields=[authenticator.type])
 
 
 @receiver(mfa_signals.authenticator_reset)

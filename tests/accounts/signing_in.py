@@ -36,11 +36,13 @@ def post_password(client, username: str, password: str = PASSWORD, **extra):
                        **extra)
 
 
-def sign_in(client, user, secret: str) -> None:
-    """Password, then the authenticator code: a complete sign-in."""
-    fresh_window()
+def sign_in(client, user, secret: str = KNOWN_SECRET, *, code: str | None = None) -> None:
+    """Password, then the authenticator's code (or the ``code`` given, a recovery code): a
+    complete sign-in."""
+    if code is None:
+        fresh_window()
     post_password(client, user.username)
-    answer = client.post(reverse("mfa_authenticate"), {"code": totp_code(secret)})
+    answer = client.post(reverse("mfa_authenticate"), {"code": code or totp_code(secret)})
     assert answer.status_code == 302, answer.content.decode()[:500]
 
 

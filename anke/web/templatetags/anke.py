@@ -1,6 +1,7 @@
 import datetime
 
 from django import template
+from django.conf import settings
 from django.template.defaultfilters import date as date_filter
 
 from anke.access.masking import Masked
@@ -30,3 +31,10 @@ def bootstrap(form):
     """A form from elsewhere (allauth's) in Bootstrap's look, as Anke's own forms have."""
     style_widgets(form, mark_errors=True)
     return form
+
+
+@register.simple_tag
+def session_limits() -> dict:
+    """How long a session lasts idle (minutes) and at most (hours), for the sessions page."""
+    return {"idle": settings.SESSION_IDLE_SECONDS // 60,
+            "hours": settings.SESSION_MAX_SECONDS // 3600}
