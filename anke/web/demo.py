@@ -12,12 +12,21 @@ from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from pathlib import Path
 
+from allauth.mfa.totp.internal.auth import (
+    TOTP,
+    format_hotp_value,
+    generate_totp_secret,
+    hotp_value,
+)
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.db import transaction
 from django.utils import timezone
 from stdnum.cn import ric, uscc
 
 from anke.accounts.actions import create_department, create_region, create_user
+from anke.audit.catalogue import Event
+from anke.audit.recorder import record
 from anke.core.context import Actor
 from anke.customers.actions import create_customers
 from anke.customers.models import Customer
@@ -212,11 +221,45 @@ def ensure_demo_users() -> list[tuple[str, str, str]]:
             check_password=False,
         )
         rows.append((username, role, password))
-    path = logins_path()
+    _write_private(logins_path(), "".join("\t".join(row) + "\n" for row in rows))
+    _enrol_demo_authenticator(User.objects.filter(username__in=DEMO_USERS))
+    return rows
+
+
+def _write_private(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.touch(mode=0o600)
-    path.write_text("".join("\t".join(row) + "\n" for row in rows))
-    return rows
+    path.write_text(text)
+
+
+# Every shipped role requires a second factor, so the demo users share one authenticator app
+# key, random per installation and kept beside the logins (0600): add it to any authenticator
+# app, or let `anke demo --code` show the current code.
+
+def demo_totp_path() -> Path:
+    return settings.VAR_DIR / "demo-totp.txt"
+
+
+def _enrol_demo_authenticator(users) -> None:
+    secret = generate_totp_secret()
+    with transaction.atomic():
+        for user in users:
+            authenticator = TOTP.activate(user, secret).instance
+            record(OPERATOR, Event.MFA_ADD, object_type="authenticator",
+                   object_ids=[authenticator.pk], fields=["totp"])
+    _write_private(demo_totp_path(), secret + "\n")
+
+
+def demo_totp_secret() -> str | None:
+    path = demo_totp_path()
+    return path.read_text().strip() if path.exists() else None
+
+
+def current_demo_code() -> str | None:
+    secret = demo_totp_secret()
+    if secret is None:
+        return None
+    return format_hotp_value(hotp_value(secret, int(timezone.now().timestamp()) // 30))
 
 
 class Generator:

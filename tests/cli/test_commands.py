@@ -5,10 +5,13 @@ import sys
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.test import Client
+from django.urls import reverse
 
 from anke.accounts.models import ApiToken, User
 from anke.audit.models import AuditEvent
 from anke.customers.models import Customer
+from tests.accounts.signing_in import fresh_window, post_password, totp_code
 from tests.helpers import opened
 
 
@@ -100,6 +103,25 @@ def test_demo_loads_customers_for_every_rep_and_prints_the_logins(settings, tmp_
     run("demo", "--customers", "10")
     assert Customer.objects.count() == 40
     assert User.objects.filter(username="manager").count() == 1
+
+
+@pytest.mark.django_db
+def test_demo_logins_sign_in_with_the_printed_authenticator_key(settings, tmp_path):
+    settings.VAR_DIR = tmp_path
+    with pytest.raises(CommandError, match="There is no demo authenticator here"):
+        run("demo", "--code")
+    out, _err = run("demo", "--customers", "0")
+    secret = (tmp_path / "demo-totp.txt").read_text().strip()
+    assert (tmp_path / "demo-totp.txt").stat().st_mode & 0o777 == 0o600
+    assert f"FreeOTP…): {secret}" in out
+    password = (tmp_path / "demo-logins.txt").read_text().splitlines()[0].split("\t")[2]
+    fresh_window()
+    code = run("demo", "--code")[0].strip()
+    assert code == totp_code(secret)
+    client = Client()
+    post_password(client, "manager", password)
+    assert client.post(reverse("mfa_authenticate"), {"code": code}).status_code == 302
+    assert client.get(reverse("home")).status_code == 200
 
 
 @pytest.mark.django_db

@@ -3,7 +3,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import connection
 from django.utils.translation import gettext as _
 
-from anke.web.demo import load_demo, read_logins
+from anke.web.demo import current_demo_code, demo_totp_secret, load_demo, read_logins
 
 MAX_CUSTOMERS = 2_000_000
 
@@ -26,8 +26,17 @@ class Command(BaseCommand):
         parser.add_argument("--customers", type=str, default="5000",
                             help="how many customers to add (default 5000)")
         parser.add_argument("--seed", type=int, default=2026)
+        parser.add_argument("--code", action="store_true",
+                            help="only print the demo logins' current authenticator code")
 
-    def handle(self, *args, customers, seed, **options):
+    def handle(self, *args, customers, seed, code, **options):
+        if code:
+            current = current_demo_code()
+            if current is None:
+                raise CommandError(_("There is no demo authenticator here: load the demo "
+                                     "first."))
+            self.stdout.write(current)
+            return
         count = customer_count(customers)
         try:
             result = load_demo(count, seed=seed)
@@ -53,3 +62,8 @@ def print_logins(out) -> None:
     out.write(_("Demo logins (password for all: %(password)s):") % {"password": logins[0][2]})
     for username, role, _password in logins:
         out.write(f"  {username:<10} {role}")
+    if secret := demo_totp_secret():
+        out.write(_("Every demo login also asks for a code from an authenticator app. Add this "
+                    "key to one (Google Authenticator, Microsoft Authenticator, FreeOTP…): "
+                    "%(secret)s, or run `.venv/bin/anke demo --code` for the current code.")
+                  % {"secret": secret})
