@@ -28,9 +28,10 @@ def session_mfa_verified(request) -> bool:
 
 
 def record_enrolment(request, authenticator) -> None:
-    """The code that activated an authenticator also verified this session."""
+    """The code that activated an authenticator also verified this session, just now: it
+    counts as a fresh re-authentication too (the recovery codes are shown next)."""
     record_authentication(request, request.user, MFA, id=authenticator.pk,
-                          type=authenticator.type, enrolled=True)
+                          type=authenticator.type, enrolled=True, reauthenticated=True)
 
 
 # --- secrets at rest ------------------------------------------------------------------------------

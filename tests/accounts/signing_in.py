@@ -25,6 +25,21 @@ def fresh_window(min_left: float = 8.0) -> None:
         time.sleep(left + 0.05)
 
 
+_last_window: dict = {}
+
+
+def unused_code(key, secret: str) -> str:
+    """A code for ``secret`` that ``key`` (a user) has not used yet: a second sign-in within the
+    same 30 seconds waits for the next window, as a person would (a code is good once)."""
+    fresh_window(min_left=5)
+    window = int(time.time()) // PERIOD
+    if _last_window.get(key) == window:
+        time.sleep(PERIOD - time.time() % PERIOD + 0.05)
+        window += 1
+    _last_window[key] = window
+    return totp_code(secret)
+
+
 def enrol_totp(user, secret: str = KNOWN_SECRET) -> str:
     """Give ``user`` an authenticator app with a known secret, as the enrolment page would."""
     TOTP.activate(user, secret)

@@ -10,6 +10,7 @@ from django.urls import reverse
 from playwright.sync_api import expect
 
 from anke.customers.models import Customer
+from tests.accounts.signing_in import KNOWN_SECRET, enrol_totp, unused_code
 from tests.helpers import read_back
 from tests.personas import PASSWORD, customer_of
 
@@ -17,10 +18,15 @@ pytestmark = pytest.mark.browser
 
 
 def log_in(page, user):
+    """Password, then the code of the user's authenticator app (enrolled here if need be)."""
+    if not user.authenticator_set.exists():
+        enrol_totp(user)
     page.goto(reverse("account_login"))
-    page.locator("input[name=username]").fill(user.username)
+    page.locator("input[name=login]").fill(user.username)
     page.locator("input[name=password]").fill(PASSWORD)
     page.locator("main form button[type=submit]").click()
+    page.locator("input[name=code]").fill(unused_code(user.pk, KNOWN_SECRET))
+    page.locator("main form button[type=submit]").first.click()
     expect(page.get_by_test_id("whoami")).to_have_text(str(user))
 
 
