@@ -131,3 +131,22 @@ def test_the_enrolment_page_shows_a_scannable_code(cast):
     assert re.search(r'<img [^>]*src="data:image/svg\+xml;base64,', page.content.decode())
     secret = page.context["form"].secret
     assert page.context["totp_url"] == f"otpauth://totp/sales_a?secret={secret}&issuer=Anke"
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)  # announced after commit
+def test_new_recovery_codes_replace_the_old_ones(cast):
+    enrol_totp(cast.sales_a)
+    old = RecoveryCodes.activate(cast.sales_a).generate_codes()
+    client = Client()
+    sign_in(client, cast.sales_a, code=old[0])
+    client.post(reverse("account_reauthenticate"), {"password": PASSWORD})
+    assert client.post(reverse("mfa_generate_recovery_codes")).status_code == 302
+    new = RecoveryCodes(Authenticator.objects.get(user=cast.sales_a, type="recovery_codes"))
+    fresh = new.generate_codes()
+    assert set(fresh).isdisjoint(old)
+    reset = AuditEvent.objects.get(action="auth.recovery_codes_reset")
+    assert reset.actor == cast.sales_a
+    again = Client()
+    post_password(again, "sales_a")
+    assert again.post(reverse("mfa_authenticate"), {"code": old[1]}).status_code == 200
+    assert again.post(reverse("mfa_authenticate"), {"code": fresh[0]}).status_code == 302

@@ -13,7 +13,7 @@ from anke.access.actions import role_state, state_tag
 from anke.access.models import Role
 from anke.audit.models import AuditEvent
 from tests.api.conftest import signed_in, with_token
-from tests.personas import customer_of
+from tests.personas import PASSWORD, customer_of
 
 API = "/api/v1/roles/"
 
@@ -264,3 +264,38 @@ def test_a_role_name_is_text_not_markup(client, cast):
         body = client.get(url).content.decode()
         assert payload not in body and "<img src=x" not in body, url
         assert "&lt;script&gt;" in body, url
+
+
+# --- the second-factor rule -------------------------------------------------------------------
+
+
+def test_an_administrator_cannot_drop_the_second_factor_from_a_role_they_hold(cast):
+    admin_role = shipped("administrator")
+    before = all_roles()
+    response = signed_in(cast.admin).patch(f"{API}{admin_role.pk}/", {"mfa_required": False},
+                                           format="json", **if_match(admin_role))
+    assert response.status_code == 403
+    assert all_roles() == before
+    refused = AuditEvent.objects.get(action="role.update", outcome="denied")
+    assert refused.reason == "self_escalation"
+
+
+def test_dropping_the_rule_from_another_role_lets_its_holders_in_with_a_password(cast):
+    service = shipped("service_agent")
+    response = signed_in(cast.admin).patch(f"{API}{service.pk}/", {"mfa_required": False},
+                                           format="json", **if_match(service))
+    assert response.status_code == 200 and response.json()["mfa_required"] is False
+    event = AuditEvent.objects.get(action="role.update", outcome="allowed")
+    assert event.fields == ["mfa_required"]
+    browser = Client()
+    browser.post(reverse("account_login"), {"login": "service", "password": PASSWORD})
+    assert browser.get(reverse("customers:list")).status_code == 200
+
+
+def test_the_rule_must_be_true_or_false(cast):
+    service = shipped("service_agent")
+    response = signed_in(cast.admin).patch(f"{API}{service.pk}/", {"mfa_required": "perhaps"},
+                                           format="json", **if_match(service))
+    assert response.status_code == 400
+    assert set(response.json()["error"]["fields"]) == {"mfa_required"}
+    assert shipped("service_agent").mfa_required is True
