@@ -86,8 +86,9 @@ def login(host: str, port: int, username: str, password: str, *, timeout: float)
     page = session.request("GET", "/login/")
     if page.status != 200 or "csrftoken" not in session.cookies:
         raise BenchError(f"GET /login/ answered {page.status} without a CSRF cookie")
-    answer = session.request("POST", "/login/",
-                             {"username": username, "password": password, "next": ""})
+    # "login" is the field's name since allauth, "username" before (a baseline checkout).
+    answer = session.request("POST", "/login/", {"login": username, "username": username,
+                                                "password": password, "next": ""})
     if answer.status != 302 or "sessionid" not in session.cookies:
         raise BenchError(f"login as {username} failed ({answer.status}): {answer.snippet()}")
     return session

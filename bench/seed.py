@@ -66,6 +66,19 @@ def chunk_size(customers: int) -> int:
     return min(customers, size) or 1
 
 
+def _password_alone() -> None:
+    """The bench signs its load clients in many times a minute; a TOTP code is good once, so in
+    this scratch database the roles let a password alone in. The pages measured are the same."""
+    from anke.access.actions import update_role
+    from anke.access.models import Role
+    from anke.core.context import Actor
+
+    if not any(f.name == "mfa_required" for f in Role._meta.get_fields()):
+        return  # a baseline from before second factors
+    for role in Role.objects.filter(mfa_required=True):
+        update_role(Actor.system(), role.pk, changes={"mfa_required": False})
+
+
 def load(customers: int, seed: int) -> dict:
     from anke.web.demo import ensure_demo_users, load_demo
 
@@ -73,6 +86,7 @@ def load(customers: int, seed: int) -> dict:
     started = time.perf_counter()
     ensure_demo_users()
     users_seconds = time.perf_counter() - started
+    _password_alone()
     rows_before = table_rows()
     totals = dict.fromkeys(("customers", "deals", "activities", "tasks", "orders", "tickets"), 0)
     step = chunk_size(customers)

@@ -163,11 +163,11 @@ def _plaintext_at_rest(values: set[str]) -> list[tuple[str, str]]:
 # serialized rollback (``raw`` saves) are not writes of the application.
 #
 # Exempt: Django's own ``last_login`` stamp on login (the login is audited by
-# accounts.signals), the API token's ``last_used_at`` stamp (the request is audited by what it
-# reads or writes) and rows written by migrations (historical models). A test that writes
-# protected rows on purpose, outside any action (to stage an attacker's tampering or a state no
-# action produces), says so with ``@pytest.mark.no_tripwire`` or ``with tripwire_off():`` around
-# just those writes.
+# accounts.signals), the API token's ``last_used_at``/``last_used_ip`` stamps (the request is
+# audited by what it reads or writes) and rows written by migrations (historical models). A test
+# that writes protected rows on purpose, outside any action (to stage an attacker's tampering or a
+# state no action produces), says so with ``@pytest.mark.no_tripwire`` or ``with tripwire_off():``
+# around just those writes.
 
 import sys  # noqa: E402
 from contextlib import contextmanager  # noqa: E402
@@ -190,7 +190,7 @@ PROTECTED = frozenset({
 # (model label, the only fields written) of bookkeeping stamps that are not actions.
 EXEMPT_STAMPS = frozenset({
     ("accounts.User", frozenset({"last_login"})),
-    ("accounts.ApiToken", frozenset({"last_used_at"})),
+    ("accounts.ApiToken", frozenset({"last_used_at", "last_used_ip"})),
 })
 _ROOT = Path(__file__).resolve().parent.parent
 _NOT_THE_WRITER = {str(Path(__file__).resolve()), str(_ROOT / "tests" / "audit_coverage.py")}

@@ -91,11 +91,19 @@ def create_user(actor: Actor, *, username: str, password: str | None, roles: lis
     return user
 
 
-def create_api_token(actor: Actor, user, *, name: str, expires_days: int = 90):
+def create_api_token(actor: Actor, user, *, name: str, expires_days: int = 90,
+                     scope: str = ApiToken.Scope.READ):
     """Issue a personal token for ``user``; returns ``(token, secret)``. The secret is shown
-    once and only its SHA-256 is stored."""
+    once and only its SHA-256 is stored. Only a session that has shown a second factor (or the
+    shell operator) may: a stolen password alone must not turn into a long-lived token."""
     if not actor.is_operator and actor.user.pk != user.pk:
         deny(actor, Event.TOKEN_CREATE, ApiToken, [], "not_permitted")
+    if not actor.is_operator and not actor.second_factor:
+        deny(actor, Event.TOKEN_CREATE, ApiToken, [], "second_factor_required",
+             message=_("Set up two-factor authentication, and sign in with it, before creating "
+                       "API tokens."))
+    if scope not in ApiToken.Scope.values:
+        raise ValidationError({"scope": _("Choose read or write.")})
     if not 1 <= expires_days <= MAX_TOKEN_DAYS:
         raise ValidationError({"expires_days": _("A token lives from 1 to %(max)d days.")
                                % {"max": MAX_TOKEN_DAYS}})
@@ -108,10 +116,10 @@ def create_api_token(actor: Actor, user, *, name: str, expires_days: int = 90):
     with transaction.atomic():
         token = ApiToken.objects.create(
             user=user, name=name, digest=ApiToken.digest_of(secret), hint=secret[:12],
-            expires_at=timezone.now() + timedelta(days=expires_days),
+            expires_at=timezone.now() + timedelta(days=expires_days), scope=scope,
         )
         record(actor, Event.TOKEN_CREATE, object_type="apitoken", object_ids=[token.pk],
-               fields=["name", "expires_at"])
+               fields=["name", "expires_at", "scope"])
     return token, secret
 
 

@@ -189,8 +189,8 @@ class TokenSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = ApiToken
-        fields = ("id", "name", "hint", "created_at", "expires_at", "revoked_at",
-                  "last_used_at")
+        fields = ("id", "name", "hint", "scope", "created_at", "expires_at", "revoked_at",
+                  "last_used_at", "last_used_ip")
         read_only_fields = fields
 
 
@@ -209,6 +209,8 @@ class TokenCreateSerializer(StrictSerializerMixin, serializers.Serializer):
     name = serializers.CharField(max_length=100)
     expires_days = serializers.IntegerField(min_value=1, max_value=MAX_TOKEN_DAYS, default=90,
                                             help_text=_("Days until the token expires."))
+    scope = serializers.ChoiceField(choices=ApiToken.Scope.choices, default=ApiToken.Scope.READ,
+                                    help_text=_("read: GET only; write: every method."))
 
 
 @extend_schema_view(

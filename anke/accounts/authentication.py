@@ -1,9 +1,12 @@
 """``Authorization: Bearer <token>`` for the API, against hashed personal tokens."""
 
+from dataclasses import replace
+
 from django.core.cache import cache
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from rest_framework import authentication, exceptions
+from rest_framework.permissions import SAFE_METHODS
 
 from anke.accounts.models import ApiToken
 from anke.audit.catalogue import Event, Outcome
@@ -50,10 +53,19 @@ class BearerTokenAuthentication(authentication.BaseAuthentication):
             record(actor, Event.TOKEN_REJECTED, object_type="apitoken",
                    outcome=Outcome.DENIED, reason="invalid_token")
             raise exceptions.AuthenticationFailed(_("Invalid, expired or revoked token."))
+        ip = request._request.client_ip
+        if token.scope == ApiToken.Scope.READ and request.method not in SAFE_METHODS:
+            actor = replace(Actor.from_request(request._request), user=token.user,
+                            auth_method="token", token_id=token.pk)
+            record(actor, Event.TOKEN_REJECTED, object_type="apitoken", object_ids=[token.pk],
+                   outcome=Outcome.DENIED, reason="read_only_token")
+            raise exceptions.PermissionDenied(_("This token may only read."))
         now = timezone.now()
-        # Write last-used at most once a minute: one UPDATE per request would serialise SQLite.
-        if token.last_used_at is None or (now - token.last_used_at).total_seconds() > 60:
-            ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
+        # Write last-used at most once a minute (one UPDATE per request would serialise SQLite),
+        # and whenever the token shows up from another address: its owner sees where it is used.
+        if (token.last_used_at is None or (now - token.last_used_at).total_seconds() > 60
+                or token.last_used_ip != ip):
+            ApiToken.objects.filter(pk=token.pk).update(last_used_at=now, last_used_ip=ip)
         return token.user, token
 
     def authenticate_header(self, request):

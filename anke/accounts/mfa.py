@@ -23,8 +23,9 @@ def mfa_required(user) -> bool:
 
 
 def session_mfa_verified(request) -> bool:
-    return any(entry.get("method") == MFA
-               for entry in get_authentication_records(request, request.user))
+    user = getattr(request, "user", None)
+    return user is not None and any(entry.get("method") == MFA
+                                    for entry in get_authentication_records(request, user))
 
 
 def record_enrolment(request, authenticator) -> None:

@@ -81,6 +81,10 @@ class ApiToken(models.Model):
 
     PREFIX = "anke_"
 
+    class Scope(models.TextChoices):
+        READ = "read", _("read only")
+        WRITE = "write", _("read and write")
+
     user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="api_tokens",
                              verbose_name=_("user"))
     name = models.CharField(_("name"), max_length=100)
@@ -90,6 +94,9 @@ class ApiToken(models.Model):
     expires_at = models.DateTimeField(_("expires"))
     revoked_at = models.DateTimeField(_("revoked"), null=True, blank=True)
     last_used_at = models.DateTimeField(_("last used"), null=True, blank=True)
+    last_used_ip = models.GenericIPAddressField(_("last used from"), null=True, blank=True)
+    scope = models.CharField(_("token scope"), max_length=10, choices=Scope.choices,
+                             default=Scope.READ)
 
     objects = ApiTokenQuerySet.as_manager()
 

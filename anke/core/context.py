@@ -20,9 +20,14 @@ class Actor:
     auth_method: str = "system"
     session_ref: str = ""
     token_id: int | None = None
+    # A session that has shown a second factor (at sign-in or since): what creating an API
+    # token and other sensitive steps ask for.
+    second_factor: bool = False
 
     @classmethod
     def from_request(cls, request) -> "Actor":
+        from anke.accounts.mfa import session_mfa_verified  # accounts builds on core
+
         auth = getattr(request, "auth", None)
         token_id = getattr(auth, "pk", None)
         session_key = getattr(getattr(request, "session", None), "session_key", None) or ""
@@ -36,6 +41,7 @@ class Actor:
             auth_method="token" if token_id else ("session" if session_key else "anonymous"),
             session_ref=session_ref,
             token_id=token_id,
+            second_factor=bool(session_key) and not token_id and session_mfa_verified(request),
         )
 
     @property

@@ -2,6 +2,7 @@ from django import forms
 from django.utils.translation import gettext_lazy as _
 
 from anke.accounts.actions import MAX_TOKEN_DAYS
+from anke.accounts.models import ApiToken
 from anke.core.forms import BootstrapFormMixin
 
 
@@ -10,6 +11,9 @@ class TokenForm(BootstrapFormMixin, forms.Form):
                            help_text=_("What the token is for, e.g. “reporting script”."))
     expires_days = forms.IntegerField(label=_("Expires after (days)"), min_value=1,
                                       max_value=MAX_TOKEN_DAYS, initial=90)
+    scope = forms.ChoiceField(label=_("Scope"), choices=ApiToken.Scope.choices,
+                              initial=ApiToken.Scope.READ, widget=forms.RadioSelect,
+                              help_text=_("A read-only token cannot change anything."))
 
 
 class RevealForm(BootstrapFormMixin, forms.Form):

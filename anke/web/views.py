@@ -139,18 +139,20 @@ def _reveal(request, actor, customer, may_reveal: bool):
 def tokens(request):
     """The user's own API tokens; a new token's secret is shown once, on this response only."""
     form = TokenForm(request.POST or None)
+    actor = Actor.from_request(request)
     secret = None
     if request.method == "POST" and form.is_valid():
         try:
             _token, secret = create_api_token(
-                Actor.from_request(request), request.user, name=form.cleaned_data["name"],
-                expires_days=form.cleaned_data["expires_days"])
+                actor, request.user, name=form.cleaned_data["name"],
+                expires_days=form.cleaned_data["expires_days"],
+                scope=form.cleaned_data["scope"])
         except ValidationError as error:
             form.add_action_errors(error)
         else:
             form = TokenForm()
     response = render(request, "web/tokens.html", {
-        "form": form, "secret": secret,
+        "form": form, "secret": secret, "second_factor": actor.second_factor,
         "tokens": ApiToken.objects.filter(user=request.user),
     }, status=400 if form.errors else 200)
     response["Cache-Control"] = "no-store"

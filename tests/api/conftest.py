@@ -20,6 +20,7 @@ def signed_in(user) -> APIClient:
 
 def with_token(user, **kwargs) -> tuple[APIClient, object]:
     """A client sending ``Authorization: Bearer`` with a fresh token of ``user``."""
+    kwargs.setdefault("scope", "write")  # what most tests exercise; read-only has its own
     token, secret = create_api_token(Actor.system(), user, name="tests", **kwargs)
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {secret}")

@@ -1,6 +1,8 @@
 from datetime import timedelta
 
 import pytest
+from django.test import Client
+from django.urls import reverse
 from django.utils import timezone
 from rest_framework.test import APIClient
 
@@ -8,9 +10,12 @@ from anke.accounts.actions import create_api_token, revoke_api_token
 from anke.accounts.models import ApiToken
 from anke.audit.models import AuditEvent
 from anke.core.context import Actor
+from anke.customers.models import Customer
+from tests.accounts.signing_in import post_password
 from tests.api.conftest import signed_in, with_token
 from tests.conftest import tripwire_off
-from tests.personas import customer_of
+from tests.helpers import html
+from tests.personas import OPERATOR, customer_of
 
 # --- users --------------------------------------------------------------------------------------
 
@@ -206,3 +211,51 @@ def test_session_writes_need_the_csrf_token(sales_a):
     response = client.post("/api/v1/customers/", {"name": "王五"}, format="json")
     assert response.status_code == 403
     assert "CSRF" in response.json()["error"]["message"]
+
+
+# --- scopes, where a token was used, and who may create one -------------------------------------
+
+
+def test_a_read_only_token_reads_and_cannot_write(sales_a):
+    client, token = with_token(sales_a, scope="read")
+    assert client.get("/api/v1/customers/").status_code == 200
+    before = Customer.objects.count()
+    response = client.post("/api/v1/customers/", {"kind": "individual", "name": "新客户"},
+                           format="json")
+    assert response.status_code == 403
+    assert response.json()["error"]["message"] == "This token may only read."
+    assert Customer.objects.count() == before
+    refused = AuditEvent.objects.get(action="token.rejected", reason="read_only_token")
+    assert refused.actor == sales_a and refused.outcome == "denied"
+    assert refused.token_id == token.pk
+
+
+def test_the_owner_sees_when_and_from_where_a_token_was_used(sales_a):
+    client, token = with_token(sales_a)
+    client.get("/api/v1/customers/", REMOTE_ADDR="198.51.100.23")
+    listed = signed_in(sales_a).get(f"/api/v1/tokens/{token.pk}/").json()
+    assert listed["last_used_ip"] == "198.51.100.23" and listed["last_used_at"]
+    assert listed["scope"] == "write"
+    client.get("/api/v1/customers/", REMOTE_ADDR="203.0.113.5")  # within the minute, elsewhere
+    token.refresh_from_db()
+    assert token.last_used_ip == "203.0.113.5"
+
+
+def test_a_session_without_a_second_factor_cannot_create_a_token(cast):
+    from anke.access.actions import update_role
+
+    update_role(OPERATOR, cast.sales_a.roles.get().pk, changes={"mfa_required": False})
+    browser = Client()
+    post_password(browser, "sales_a")  # a password alone: enough to sign in for this role
+    page = browser.get(reverse("tokens"))
+    assert page.status_code == 200 and 'data-testid="token-needs-2fa"' in html(page)
+    answer = browser.post(reverse("tokens"), {"name": "script", "expires_days": 30,
+                                              "scope": "read"})
+    assert answer.status_code == 403
+    api = APIClient()
+    api.cookies = browser.cookies
+    refused = api.post("/api/v1/tokens/", {"name": "script"}, format="json")
+    assert refused.status_code == 403
+    assert not ApiToken.objects.filter(user=cast.sales_a).exists()
+    assert AuditEvent.objects.filter(action="token.create", outcome="denied",
+                                     reason="second_factor_required").count() == 2

@@ -19,6 +19,8 @@ class Command(BaseCommand):
         create.add_argument("username")
         create.add_argument("--name", default="cli")
         create.add_argument("--expires-days", type=int, default=90)
+        create.add_argument("--scope", choices=["read", "write"], default="read",
+                            help="read: GET only (default); write: every method")
         listing = sub.add_parser("list", help="list a user's tokens (never their secrets)")
         listing.add_argument("username")
         revoke = sub.add_parser("revoke", help="revoke a token by id")
@@ -33,10 +35,10 @@ class Command(BaseCommand):
             raise CommandError(_("No user named %(username)s.") % {"username": username})
         return user
 
-    def _create(self, username, name, expires_days, **options):
+    def _create(self, username, name, expires_days, scope, **options):
         try:
             token, secret = create_api_token(Actor.system(), self._user(username), name=name,
-                                             expires_days=expires_days)
+                                             expires_days=expires_days, scope=scope)
         except ValidationError as error:
             raise CommandError(errors_text(error)) from None
         self.stderr.write(_("Token %(id)d for %(username)s expires %(expires)s. "
