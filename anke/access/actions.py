@@ -30,16 +30,17 @@ from anke.access.catalogue import (
 from anke.access.guarded import check_fields, deny
 from anke.access.models import Role, classified_field_keys
 from anke.access.policy import has_permission, roles_of
+from anke.accounts.networks import loosens, parse_allowlist
 from anke.audit.catalogue import Event
 from anke.audit.recorder import clear_change, record
 from anke.core.context import Actor
 from anke.core.errors import NotVisible, StaleVersion
 
 MANAGE = "role.manage"
-EDITABLE = ("name", "permissions", "scopes", "field_policies", "mfa_required")
+EDITABLE = ("name", "permissions", "scopes", "field_policies", "mfa_required", "ip_allowlist")
 # An empty list or mapping is a valid grant (nothing); Role.clean() checks these fields' content,
 # so the field-level "cannot be blank" check is skipped for them.
-_MAY_BE_EMPTY = ["permissions", "scopes", "field_policies"]
+_MAY_BE_EMPTY = ["permissions", "scopes", "field_policies", "ip_allowlist"]
 
 
 # --- reading a role's state --------------------------------------------------------------------
@@ -54,6 +55,7 @@ def role_state(role: Role) -> dict:
         "scopes": dict(sorted(role.scopes.items())),
         "field_policies": dict(sorted(role.field_policies.items())),
         "mfa_required": role.mfa_required,
+        "ip_allowlist": list(role.ip_allowlist),
     }
 
 
@@ -121,6 +123,11 @@ def _normalised(data: dict) -> dict:
             _("Unknown access level: %(values)s"))
     if "mfa_required" in data and not isinstance(data["mfa_required"], bool):
         errors["mfa_required"] = _("Give true or false.")
+    if "ip_allowlist" in data:
+        try:
+            out["ip_allowlist"] = parse_allowlist(data["ip_allowlist"])
+        except ValidationError as error:
+            errors.update(error.message_dict)
     if "name" in data:
         if isinstance(data["name"], str):
             out["name"] = data["name"].strip()
@@ -133,10 +140,12 @@ def _normalised(data: dict) -> dict:
 
 def _widens(role: Role, changes: dict) -> bool:
     """Whether ``changes`` give ``role`` a permission, a scope or a field level it lacks, or let
-    it sign in without a second factor."""
+    it sign in without a second factor or from more networks."""
     if set(changes.get("permissions", role.permissions)) - set(role.permissions):
         return True
     if role.mfa_required and changes.get("mfa_required") is False:
+        return True
+    if loosens(role.ip_allowlist, changes.get("ip_allowlist", role.ip_allowlist)):
         return True
     scopes = changes.get("scopes", {})
     if any(scope != Scope.NONE and role.scope_for(resource) != scope
@@ -177,12 +186,13 @@ def _check_someone_keeps_manage(role: Role) -> None:
 
 def create_role(actor: Actor, *, code: str, name: str, permissions: list,
                 scopes: dict | None = None, field_policies: dict | None = None,
-                mfa_required: bool = True) -> Role:
+                mfa_required: bool = True, ip_allowlist: list | None = None) -> Role:
     """Add a role. Resources left out of ``scopes`` reach no records; classified fields left
     out of ``field_policies`` stay hidden."""
     require_role_manager(actor, Event.ROLE_CREATE)
     data = _normalised({"name": name, "permissions": permissions, "scopes": scopes or {},
-                        "field_policies": field_policies or {}, "mfa_required": mfa_required})
+                        "field_policies": field_policies or {}, "mfa_required": mfa_required,
+                        "ip_allowlist": ip_allowlist or []})
     role = Role(code=code, **data)
     role.full_clean(exclude=_MAY_BE_EMPTY)
     with transaction.atomic():

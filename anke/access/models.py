@@ -49,6 +49,10 @@ class Role(models.Model):
         _("requires two-factor authentication"), default=True,
         help_text=_("Holders must sign in with a second factor and cannot reach anything else "
                     "until they have set one up."))
+    ip_allowlist = models.JSONField(
+        _("IP allowlist"), default=list, blank=True,
+        help_text=_("Networks the holders may sign in and work from, one per line (CIDR, e.g. "
+                    "10.0.0.0/8). Empty: anywhere."))
 
     class Meta:
         ordering = ["id"]

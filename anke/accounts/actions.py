@@ -25,6 +25,7 @@ from anke.access.policy import (
     roles_of,
 )
 from anke.accounts.models import ApiToken, Department, Region
+from anke.accounts.networks import loosens, parse_allowlist
 from anke.audit.catalogue import Event
 from anke.audit.recorder import clear_change, record
 from anke.core.context import Actor
@@ -141,7 +142,7 @@ def revoke_api_token(actor: Actor, token_id) -> ApiToken:
 
 # --- user administration and off-boarding -------------------------------------------------------
 
-USER_FIELDS = ("display_name", "department", "region", "manager", "roles")
+USER_FIELDS = ("display_name", "department", "region", "manager", "roles", "ip_allowlist")
 # Holding either of these is what lets someone fix everyone else's access: the last active
 # holder keeps them.
 GUARDED_PERMISSIONS = ("user.manage", "role.manage")
@@ -188,7 +189,7 @@ def _snapshot(user, roles) -> dict:
     """A user's assignments as the trail keeps them: ids and sorted role codes."""
     return {"display_name": user.display_name, "department": user.department_id,
             "region": user.region_id, "manager": user.manager_id,
-            "roles": sorted(role.code for role in roles)}
+            "roles": sorted(role.code for role in roles), "ip_allowlist": list(user.ip_allowlist)}
 
 
 def _resolve(model, value, field: str, message: str):
@@ -248,7 +249,8 @@ def _check_not_last_holder(user, remaining_roles, *, leaving: bool) -> None:
 
 
 def update_user(actor: Actor, user_id, *, changes: dict):
-    """Change a user's display name, department, region, manager or roles (role codes).
+    """Change a user's display name, department, region, manager, roles (role codes) or IP
+    allowlist.
 
     ``is_active`` changes only through :func:`deactivate_user` and :func:`reactivate_user`;
     names in ``NEVER_SETTABLE`` (and anything else unknown) are refused. Administrators may drop
@@ -274,6 +276,14 @@ def update_user(actor: Actor, user_id, *, changes: dict):
             raise ValidationError({"manager": _("Choose an active user.")})
         _check_manager(user, manager)
         values["manager"] = manager
+    if "ip_allowlist" in changes:
+        values["ip_allowlist"] = parse_allowlist(changes["ip_allowlist"])
+        if (not actor.is_operator and actor.user.pk == user.pk
+                and loosens(user.ip_allowlist, values["ip_allowlist"])):
+            deny(actor, Event.USER_UPDATE, type(user), [user.pk], "self_escalation",
+                 fields=["ip_allowlist"],
+                 message=_("You cannot let yourself in from more networks. Ask another "
+                           "administrator."))
     current_roles = list(user.roles.all())
     roles = current_roles
     if "roles" in changes:

@@ -3,6 +3,7 @@ off, how a password change is saved and audited, how MFA secrets are kept, and w
 factor may be removed."""
 
 import time
+from dataclasses import replace
 
 from allauth.account.adapter import DefaultAccountAdapter
 from allauth.mfa.adapter import DefaultMFAAdapter
@@ -13,6 +14,7 @@ from django.conf import settings
 from anke.accounts import throttle
 from anke.accounts.mfa import mfa_required, open_secret, seal_secret
 from anke.accounts.middleware import SIGNED_IN_AT
+from anke.accounts.networks import allowed_from
 from anke.audit.catalogue import Event, Outcome
 from anke.audit.recorder import record
 from anke.core.context import Actor
@@ -33,6 +35,14 @@ class AccountAdapter(DefaultAccountAdapter):
         if user is not None and not user.is_active:
             # allauth would say "account inactive", confirming the password: a deactivated
             # account answers as a wrong password does (Django already audited the failure).
+            self.authentication_failed(request, **credentials)
+            return None
+        if user is not None and not allowed_from(user, request.client_ip):
+            # Outside the allowlist the right password answers as a wrong one: whoever is out
+            # there learns nothing. The trail says why.
+            record(replace(Actor.from_request(request), user=user), Event.IP_REFUSED,
+                   object_type="user", object_ids=[user.pk], outcome=Outcome.DENIED,
+                   reason="sign_in")
             self.authentication_failed(request, **credentials)
             return None
         if user is not None:

@@ -76,7 +76,7 @@ class UserAccountSerializer(serializers.ModelSerializer):
     class Meta:
         model = get_user_model()
         fields = ("id", "username", "display_name", "department", "region", "manager", "roles",
-                  "is_active", "last_login")
+                  "ip_allowlist", "is_active", "last_login")
         read_only_fields = fields
 
 
@@ -93,6 +93,9 @@ class UserUpdateSerializer(StrictSerializerMixin, serializers.Serializer):
                                        max_value=2**63 - 1, help_text=_("User id."))
     roles = serializers.ListField(child=serializers.CharField(max_length=50), required=False,
                                   help_text=_("Role codes: the user holds exactly these."))
+    ip_allowlist = serializers.ListField(
+        child=serializers.CharField(max_length=50), required=False, max_length=100,
+        help_text=_("Networks (CIDR) the user may work from; empty: anywhere their roles allow."))
 
     def to_internal_value(self, data):
         if isinstance(data, dict) and (refused := sorted(

@@ -9,6 +9,7 @@ from rest_framework import authentication, exceptions
 from rest_framework.permissions import SAFE_METHODS
 
 from anke.accounts.models import ApiToken
+from anke.accounts.networks import allowed_from
 from anke.audit.catalogue import Event, Outcome
 from anke.audit.recorder import record
 from anke.core.context import Actor
@@ -54,11 +55,11 @@ class BearerTokenAuthentication(authentication.BaseAuthentication):
                    outcome=Outcome.DENIED, reason="invalid_token")
             raise exceptions.AuthenticationFailed(_("Invalid, expired or revoked token."))
         ip = request._request.client_ip
+        if not allowed_from(token.user, ip):
+            self._refuse(request, token, Event.IP_REFUSED, "token")
+            raise exceptions.PermissionDenied(_("Your account may not be used from this network."))
         if token.scope == ApiToken.Scope.READ and request.method not in SAFE_METHODS:
-            actor = replace(Actor.from_request(request._request), user=token.user,
-                            auth_method="token", token_id=token.pk)
-            record(actor, Event.TOKEN_REJECTED, object_type="apitoken", object_ids=[token.pk],
-                   outcome=Outcome.DENIED, reason="read_only_token")
+            self._refuse(request, token, Event.TOKEN_REJECTED, "read_only_token")
             raise exceptions.PermissionDenied(_("This token may only read."))
         now = timezone.now()
         # Write last-used at most once a minute (one UPDATE per request would serialise SQLite),
@@ -67,6 +68,13 @@ class BearerTokenAuthentication(authentication.BaseAuthentication):
                 or token.last_used_ip != ip):
             ApiToken.objects.filter(pk=token.pk).update(last_used_at=now, last_used_ip=ip)
         return token.user, token
+
+    @staticmethod
+    def _refuse(request, token, event: Event, reason: str) -> None:
+        actor = replace(Actor.from_request(request._request), user=token.user,
+                        auth_method="token", token_id=token.pk)
+        record(actor, event, object_type="apitoken", object_ids=[token.pk],
+               outcome=Outcome.DENIED, reason=reason)
 
     def authenticate_header(self, request):
         return self.keyword

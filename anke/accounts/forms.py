@@ -10,6 +10,7 @@ from django.utils.translation import gettext_lazy as _
 from anke.access.models import Role
 from anke.accounts.actions import successor_candidates
 from anke.accounts.models import Department, Region
+from anke.accounts.networks import AllowlistField
 from anke.core.forms import BootstrapFormMixin
 
 
@@ -71,12 +72,15 @@ class UserForm(BootstrapFormMixin, forms.Form):
                               required=False)
     roles = forms.MultipleChoiceField(label=_("Roles"), required=False,
                                       widget=forms.CheckboxSelectMultiple)
+    ip_allowlist = AllowlistField(label=_("IP allowlist"), help_text=get_user_model()._meta
+                                  .get_field("ip_allowlist").help_text)
 
     def __init__(self, *args, user, **kwargs):
         kwargs.setdefault("initial", {
             "display_name": user.display_name, "department": user.department_id,
             "region": user.region_id, "manager": user.manager_id,
-            "roles": [role.code for role in user.roles.all()]})
+            "roles": [role.code for role in user.roles.all()],
+            "ip_allowlist": "\n".join(user.ip_allowlist)})
         super().__init__(*args, **kwargs)
         # Active colleagues, and the current manager even if they left (so saving other
         # fields does not clear it).
@@ -89,7 +93,7 @@ class UserForm(BootstrapFormMixin, forms.Form):
         data = self.cleaned_data
         return {"display_name": data["display_name"], "department": data["department"],
                 "region": data["region"], "manager": data["manager"],
-                "roles": list(data["roles"])}
+                "roles": list(data["roles"]), "ip_allowlist": data["ip_allowlist"]}
 
 
 class DeactivateForm(BootstrapFormMixin, forms.Form):

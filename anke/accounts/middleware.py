@@ -1,7 +1,8 @@
 """Session lifetime and the second-factor rule, checked on every request.
 
 ``SessionTimeoutMiddleware`` ends a session after ``SESSION_IDLE_SECONDS`` without a request or
-``SESSION_MAX_SECONDS`` after sign-in. ``MfaEnforcementMiddleware`` keeps a user whose roles
+``SESSION_MAX_SECONDS`` after sign-in, or at once when used from outside the user's IP
+allowlist. ``MfaEnforcementMiddleware`` keeps a user whose roles
 require MFA, in a session that has not shown a second factor, on the pages that set one up or
 ask for it: everything else redirects there (web) or answers 403 (API).
 """
@@ -20,6 +21,7 @@ from django.utils.http import urlencode
 from django.utils.translation import gettext as _
 
 from anke.accounts.mfa import mfa_required, session_mfa_verified
+from anke.accounts.networks import allowed_from
 from anke.audit.catalogue import Event, Outcome
 from anke.audit.recorder import record
 from anke.core.context import Actor
@@ -44,19 +46,25 @@ class SessionTimeoutMiddleware:
             seen = session.get(SEEN_AT, signed_in)
             if (now - seen > settings.SESSION_IDLE_SECONDS
                     or now - signed_in > settings.SESSION_MAX_SECONDS):
-                return self._expire(request, "idle" if now - seen > settings.SESSION_IDLE_SECONDS
-                                    else "absolute")
+                return self._end(request, Event.SESSION_EXPIRED, "idle"
+                                 if now - seen > settings.SESSION_IDLE_SECONDS else "absolute")
+            if not allowed_from(request.user, request.client_ip):
+                return self._end(request, Event.IP_REFUSED, "session")
             if now - seen >= SEEN_PRECISION or SEEN_AT not in session:
                 session[SEEN_AT] = now
                 UserSession.objects.filter(session_key=session.session_key).update(
                     last_seen_at=timezone.now(), ip=request.client_ip or "0.0.0.0")  # noqa: S104
         return self.get_response(request)
 
-    def _expire(self, request, why: str):
-        record(Actor.from_request(request), Event.SESSION_EXPIRED, object_type="user",
-               object_ids=[request.user.pk], reason=why)
+    def _end(self, request, event: Event, why: str):
+        """Sign out: an expired session, or one now used from outside the user's networks."""
+        record(Actor.from_request(request), event, object_type="user",
+               object_ids=[request.user.pk], reason=why,
+               outcome=Outcome.DENIED if event == Event.IP_REFUSED else Outcome.ALLOWED)
         logout(request)
-        message = _("Your session has expired. Please sign in again.")
+        message = (_("Your session has expired. Please sign in again.")
+                   if event == Event.SESSION_EXPIRED else
+                   _("Your account may not be used from this network."))
         if _is_api(request):
             return JsonResponse({"error": {"code": "not_authenticated", "message": message}},
                                 status=401)

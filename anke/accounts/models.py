@@ -60,6 +60,10 @@ class User(AbstractUser):
     )
     roles = models.ManyToManyField("access.Role", blank=True, related_name="users",
                                    verbose_name=_("roles"))
+    ip_allowlist = models.JSONField(
+        _("IP allowlist"), default=list, blank=True,
+        help_text=_("Networks this user may sign in and work from, one per line (CIDR, e.g. "
+                    "10.0.0.0/8). Empty: anywhere their roles allow."))
 
     class Meta:
         ordering = ["username"]

@@ -11,6 +11,7 @@ class Event(models.TextChoices):
     LOGIN_THROTTLED = "auth.login_throttled", _("was paused after repeated failed sign-ins")
     MFA_FAILED = "auth.mfa_failed", _("gave a wrong second-factor code")
     MFA_REQUIRED = "auth.mfa_required", _("was refused: two-factor authentication required")
+    IP_REFUSED = "auth.ip_refused", _("was refused: not allowed from this network")
     SESSION_EXPIRED = "auth.session_expired", _("was signed out: the session expired")
     SESSION_END = "auth.session_end", _("ended sessions")
     PASSWORD_CHANGE = "auth.password_change", _("changed their password")

@@ -410,6 +410,24 @@ def test_edit_through_the_form(admin_client):
     assert before["customer.phone"] == "masked" and after["customer.phone"] == "read"
 
 
+def test_the_form_sets_the_second_factor_rule_and_the_networks(admin_client):
+    role = shipped("service_agent")
+    data = form_data(role, ip_allowlist="10.1.2.3/16\n 192.168.7.0/24 ,10.1.0.0/16")
+    del data["mfa_required"]  # an unticked checkbox is not posted
+    response = admin_client.post(reverse("roles:edit", args=[role.pk]), data)
+    assert response.status_code == 302
+    role.refresh_from_db()
+    assert role.ip_allowlist == ["10.1.0.0/16", "192.168.7.0/24"] and not role.mfa_required
+    event = AuditEvent.objects.get(action="role.update")
+    assert event.fields == ["ip_allowlist", "mfa_required"]
+    page = admin_client.get(reverse("roles:detail", args=[role.pk])).content.decode()
+    assert "<code class=\"me-1\">192.168.7.0/24</code>" in page
+    bad = admin_client.post(reverse("roles:edit", args=[role.pk]),
+                            form_data(role, ip_allowlist="10.1.0.0/16\nintranet"))
+    assert bad.status_code == 400
+    assert 'data-field-error="ip_allowlist">Not a network: intranet' in bad.content.decode()
+
+
 def test_an_edit_over_someone_elses_change_is_refused(admin_client, cast):
     role = shipped("service_agent")
     data = form_data(role, access_customer__phone="read")
