@@ -167,6 +167,8 @@ ACCOUNT_SESSION_REMEMBER = False
 ACCOUNT_LOGOUT_ON_PASSWORD_CHANGE = True
 ACCOUNT_PREVENT_ENUMERATION = True
 ACCOUNT_REAUTHENTICATION_TIMEOUT = env.int("ANKE_REAUTHENTICATION_SECONDS", default=300)
+# Reveal, role, grant and user changes need a proof of identity at most this old (step-up).
+STEP_UP_SECONDS = env.int("ANKE_STEP_UP_MINUTES", default=5) * 60
 # Failed sign-ins are counted in the shared cache (never per process) and cooled off by
 # accounts.throttle, whose pauses grow with every further failure; allauth's own fixed windows
 # are turned off so one policy answers.

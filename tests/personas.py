@@ -1,6 +1,7 @@
 """The fixed cast every test uses (SECURITY.md §5): two sales reps in sibling teams, their
 manager, a service agent, a manager, an auditor, an administrator and a deactivated rep."""
 
+import time
 from dataclasses import dataclass
 
 from anke.accounts.actions import (
@@ -62,7 +63,8 @@ def build_cast() -> Cast:
 
 
 def actor(user) -> Actor:
-    return Actor(user=user, ip="127.0.0.1", auth_method="test")
+    """``user`` at work, having just confirmed who they are (step-up passes)."""
+    return Actor(user=user, ip="127.0.0.1", auth_method="test", confirmed_at=time.time())
 
 
 def customer_of(user, **fields):

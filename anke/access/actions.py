@@ -27,7 +27,7 @@ from anke.access.catalogue import (
     FieldAccess,
     Scope,
 )
-from anke.access.guarded import check_fields, deny
+from anke.access.guarded import check_fields, deny, require_step_up
 from anke.access.models import Role, classified_field_keys
 from anke.access.policy import has_permission, roles_of
 from anke.accounts.networks import loosens, parse_allowlist
@@ -190,6 +190,7 @@ def create_role(actor: Actor, *, code: str, name: str, permissions: list,
     """Add a role. Resources left out of ``scopes`` reach no records; classified fields left
     out of ``field_policies`` stay hidden."""
     require_role_manager(actor, Event.ROLE_CREATE)
+    require_step_up(actor, Event.ROLE_CREATE, Role)
     data = _normalised({"name": name, "permissions": permissions, "scopes": scopes or {},
                         "field_policies": field_policies or {}, "mfa_required": mfa_required,
                         "ip_allowlist": ip_allowlist or []})
@@ -212,6 +213,7 @@ def update_role(actor: Actor, role_id, *, changes: dict, version: int | None = N
     require_role_manager(actor, Event.ROLE_UPDATE, [role_id])
     check_fields(Role, changes, EDITABLE)
     current = _role_or_404(actor, role_id, Event.ROLE_UPDATE)
+    require_step_up(actor, Event.ROLE_UPDATE, Role, [current.pk])
     changes = _normalised(changes)
     if not actor.is_operator and current in roles_of(actor.user) and _widens(current, changes):
         # Nobody widens a role they hold: an administrator would otherwise hand themselves
@@ -248,6 +250,7 @@ def delete_role(actor: Actor, role_id) -> None:
     """Delete a role nobody holds. Shipped roles stay (they can be edited instead)."""
     require_role_manager(actor, Event.ROLE_DELETE, [role_id])
     _role_or_404(actor, role_id, Event.ROLE_DELETE)
+    require_step_up(actor, Event.ROLE_DELETE, Role, [role_id])
     with transaction.atomic():
         role = Role.objects.select_for_update().filter(pk=int(role_id)).first()
         if role is None:  # deleted since the check above

@@ -33,7 +33,7 @@ from anke.access.catalogue import (
     field_key,
     strongest,
 )
-from anke.access.guarded import deny
+from anke.access.guarded import deny, require_step_up
 from anke.access.models import Grant
 from anke.access.policy import (
     CustomerFacts,
@@ -269,6 +269,7 @@ def grant_access(actor: Actor, *, user_id, permissions: Iterable[str], customer_
     user = actor.user
     if not has_permission(user, "grant.approve"):
         deny(actor, event, Grant, [], "not_permitted")
+    require_step_up(actor, event, Grant)
     now = timezone.now()
     permissions = list(dict.fromkeys(permissions or []))
     if not permissions or any(p not in PERMISSIONS for p in permissions):
@@ -364,6 +365,7 @@ def revoke_grant(actor: Actor, grant_id, *, reason: str) -> Grant:
              if raw.isascii() and raw.isdigit() and len(raw) <= 18 else None)
     if grant is None or not may_revoke(actor.user, grant):
         deny(actor, event, Grant, [grant_id], "not_visible")
+    require_step_up(actor, event, Grant, [grant.pk])
     reason = _reason(reason)
     with transaction.atomic():
         grant = Grant.objects.select_for_update().get(pk=grant.pk)
@@ -397,6 +399,7 @@ def break_glass(actor: Actor, *, customer_ids, reason: str, minutes: int) -> Gra
     user = actor.user
     if not has_permission(user, "grant.break_glass"):
         deny(actor, event, Grant, [], "not_permitted")
+    require_step_up(actor, event, Grant)
     customers = parse_customer_ids(customer_ids)
     if not customers:
         raise ValidationError({"customer_ids": _("Name at least one customer.")})

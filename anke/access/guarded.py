@@ -10,8 +10,10 @@ back with it; callers pass ``after_save`` hooks instead of wrapping these helper
 """
 
 import json
+import time
 from collections.abc import Iterable
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models, transaction
 from django.utils.translation import gettext as _
@@ -22,7 +24,7 @@ from anke.access.policy import CustomerFacts, FieldPolicy, facts_of, has_permiss
 from anke.audit.catalogue import Event, Outcome
 from anke.audit.recorder import record, record_each
 from anke.core.context import Actor
-from anke.core.errors import ActionDenied, NotVisible, StaleVersion
+from anke.core.errors import ActionDenied, NotVisible, StaleVersion, StepUpRequired
 from anke.encryption import envelope
 from anke.encryption.datakeys import (
     SubjectErased,
@@ -41,6 +43,22 @@ def object_type_of(model) -> str:
 def customers_of(objects: Iterable) -> set:
     """The customers whose data these records are (the records themselves for customers)."""
     return {subject_id_of(obj) for obj in objects}
+
+
+def require_step_up(actor: Actor, event: Event, model, object_ids: Iterable = ()) -> None:
+    """Sensitive actions (reveal, role, grant and user changes) need a person who proved who
+    they are within ``STEP_UP_SECONDS``: with a second factor if they have one. An API token is
+    no person: it is refused outright. The shell operator has the server already."""
+    if actor.is_operator:
+        return
+    if actor.token_id is not None:
+        deny(actor, event, model, object_ids, "step_up_required", message=_(
+            "API tokens cannot do this: it needs a person who has just confirmed who they are."))
+    if actor.confirmed_at and time.time() - actor.confirmed_at <= settings.STEP_UP_SECONDS:
+        return
+    record(actor, event, object_type=object_type_of(model), object_ids=list(object_ids),
+           outcome=Outcome.DENIED, reason="step_up_required")
+    raise StepUpRequired()
 
 
 def deny(actor: Actor, event: Event, model, object_ids: Iterable, reason: str, *,

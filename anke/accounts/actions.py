@@ -15,7 +15,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from anke.access.catalogue import PERMISSIONS, Scope
-from anke.access.guarded import check_fields, deny
+from anke.access.guarded import check_fields, deny, require_step_up
 from anke.access.models import Role
 from anke.access.policy import (
     CustomerFacts,
@@ -259,6 +259,7 @@ def update_user(actor: Actor, user_id, *, changes: dict):
     """
     require_user_manager(actor, Event.USER_UPDATE, user_id)
     user = _target(actor, user_id, Event.USER_UPDATE)
+    require_step_up(actor, Event.USER_UPDATE, type(user), [user.pk])
     changes = dict(changes)
     check_fields(type(user), changes, USER_FIELDS)
     values = {}
@@ -436,6 +437,7 @@ def deactivate_user(actor: Actor, user_id, *, successor_id) -> dict:
     """
     require_user_manager(actor, Event.USER_DEACTIVATE, user_id)
     user = _target(actor, user_id, Event.USER_DEACTIVATE)
+    require_step_up(actor, Event.USER_DEACTIVATE, type(user), [user.pk])
     if not actor.is_operator and actor.user.pk == user.pk:
         raise ValidationError({"user": _("You cannot deactivate yourself. Ask another "
                                          "administrator.")})
@@ -498,6 +500,7 @@ def reactivate_user(actor: Actor, user_id):
     handed over stays with the successor."""
     require_user_manager(actor, Event.USER_REACTIVATE, user_id)
     user = _target(actor, user_id, Event.USER_REACTIVATE)
+    require_step_up(actor, Event.USER_REACTIVATE, type(user), [user.pk])
     with transaction.atomic():
         user = type(user).objects.select_for_update().get(pk=user.pk)
         if user.is_active:

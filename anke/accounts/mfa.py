@@ -28,6 +28,17 @@ def session_mfa_verified(request) -> bool:
                                     for entry in get_authentication_records(request, user))
 
 
+def last_confirmed(request) -> float | None:
+    """When this session last proved who is using it: the latest second factor, or for a
+    session that has never shown one (a role without the rule), the latest password."""
+    user = getattr(request, "user", None)
+    if user is None:
+        return None
+    records = get_authentication_records(request, user)
+    strongest = [r for r in records if r.get("method") == MFA] or records
+    return max((r.get("at", 0) for r in strongest), default=None)
+
+
 def record_enrolment(request, authenticator) -> None:
     """The code that activated an authenticator also verified this session, just now: it
     counts as a fresh re-authentication too (the recovery codes are shown next)."""

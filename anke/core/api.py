@@ -12,7 +12,7 @@ from rest_framework.response import Response
 from rest_framework.settings import api_settings
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from anke.core.errors import ActionDenied, NotVisible, RateLimited, StaleVersion
+from anke.core.errors import ActionDenied, NotVisible, RateLimited, StaleVersion, StepUpRequired
 
 
 class CursorPagination(pagination.CursorPagination):
@@ -70,6 +70,10 @@ def exception_handler(exc, context):
         response = error_response("throttled", exc, status.HTTP_429_TOO_MANY_REQUESTS)
         response["Retry-After"] = str(exc.retry_after)
         return response
+    if isinstance(exc, StepUpRequired):
+        return error_response("reauthentication_required", _(
+            "Confirm it is you first: re-authenticate with your second factor at "
+            "/account/2fa/reauthenticate/, then try again."), status.HTTP_403_FORBIDDEN)
     if isinstance(exc, ActionDenied):
         return error_response("permission_denied", exc, status.HTTP_403_FORBIDDEN)
     if isinstance(exc, OverflowError):

@@ -21,12 +21,17 @@ class Actor:
     session_ref: str = ""
     token_id: int | None = None
     # A session that has shown a second factor (at sign-in or since): what creating an API
-    # token and other sensitive steps ask for.
+    # token asks for. ``confirmed_at``: when the person last proved who they are (a second
+    # factor, or the password for someone without one), for step-up (access.guarded).
     second_factor: bool = False
+    confirmed_at: float | None = None
 
     @classmethod
     def from_request(cls, request) -> "Actor":
-        from anke.accounts.mfa import session_mfa_verified  # accounts builds on core
+        from anke.accounts.mfa import (  # accounts builds on core
+            last_confirmed,
+            session_mfa_verified,
+        )
 
         auth = getattr(request, "auth", None)
         token_id = getattr(auth, "pk", None)
@@ -42,6 +47,7 @@ class Actor:
             session_ref=session_ref,
             token_id=token_id,
             second_factor=bool(session_key) and not token_id and session_mfa_verified(request),
+            confirmed_at=last_confirmed(request) if session_key and not token_id else None,
         )
 
     @property

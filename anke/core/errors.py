@@ -14,6 +14,14 @@ class ActionDenied(Exception):
         super().__init__(message or _("You do not have permission to do this."))
 
 
+class StepUpRequired(ActionDenied):
+    """A sensitive action, and the person's last proof of who they are is too old: they confirm
+    it (password and second factor) and the action goes on."""
+
+    def __init__(self, message=None):
+        super().__init__(message or _("Confirm it is you before doing this."))
+
+
 class StaleVersion(Exception):
     """The edit started from an older version than the one stored."""
 

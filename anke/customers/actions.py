@@ -21,6 +21,7 @@ from anke.access.guarded import (
     deny,
     raise_row_errors,
     require_permission,
+    require_step_up,
     save_new,
     update_object,
 )
@@ -212,6 +213,7 @@ def reveal_customer(actor: Actor, pk, *, fields: Iterable[str], reason: str) -> 
                              "characters).") % {"count": REVEAL_REASON_MIN_LENGTH}
     if errors:
         raise ValidationError(errors)
+    require_step_up(actor, Event.CUSTOMER_REVEAL, Customer, [pk])
     try:
         take_reveal_allowance(actor.user)
     except RateLimited:

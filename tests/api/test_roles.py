@@ -51,7 +51,8 @@ def test_the_list_shows_every_role_with_its_users(cast):
                           "administrator", "auditor", "privacy_officer"]
     service = rows["service_agent"]
     assert set(service) == {"id", "code", "name", "label", "permissions", "scopes",
-                            "field_policies", "mfa_required", "users", "version"}
+                            "field_policies", "mfa_required", "ip_allowlist", "users",
+                            "version"}
     assert service["mfa_required"] is True
     assert service["label"] == "Service agent"
     assert service["users"] == 1 and rows["sales_rep"]["users"] == 3
@@ -107,10 +108,13 @@ def test_create_with_only_the_required_fields(as_admin):
     assert response.json()["scopes"] == {} and response.json()["field_policies"] == {}
 
 
-def test_create_with_a_token(cast):
+def test_a_token_cannot_create_a_role(cast):
     client, _token = with_token(cast.admin)
-    assert client.post(URL, NEW, format="json").status_code == 201
-    assert AuditEvent.objects.get(action="role.create").auth_method == "token"
+    response = client.post(URL, NEW, format="json")
+    assert response.status_code == 403
+    assert not Role.objects.filter(code=NEW["code"]).exists()
+    refused = AuditEvent.objects.get(action="role.create")
+    assert refused.auth_method == "token" and refused.reason == "step_up_required"
 
 
 @pytest.mark.parametrize(("body", "field", "message"), [

@@ -32,19 +32,26 @@ def test_an_administrator_patches_details_and_roles(cast):
         "id": cast.sales_b.pk, "username": "sales_b", "display_name": "销售乙",
         "department": cast.east.pk, "region": cast.sales_b.region_id,
         "manager": cast.sales_manager.pk, "roles": ["sales_rep", "sales_manager"],
-        "is_active": True, "last_login": None}
+        "ip_allowlist": [], "is_active": True, "last_login": None}
     assert codes(cast.sales_b) == ["sales_manager", "sales_rep"]
     [event] = events("user.update")
     assert event.auth_method == "session" and event.actor == cast.admin
     assert json.loads(event.detail)["roles"] == [["sales_rep"], ["sales_manager", "sales_rep"]]
 
 
-def test_a_token_of_an_administrator_works_too(cast):
-    client, _token = with_token(cast.admin)
+def test_a_token_of_an_administrator_cannot_change_users(cast):
+    """A user change needs a person who has just confirmed who they are (step-up)."""
+    client, token = with_token(cast.admin)
+    assert client.get(f"/api/v1/users/{cast.sales_b.pk}/").status_code == 200
     response = client.patch(f"/api/v1/users/{cast.sales_b.pk}/", {"region": None},
                             format="json")
-    assert response.status_code == 200 and response.json()["region"] is None
-    assert events("user.update")[0].auth_method == "token"
+    assert response.status_code == 403
+    assert response.json()["error"]["message"] == (
+        "API tokens cannot do this: it needs a person who has just confirmed who they are.")
+    assert User.objects.get(pk=cast.sales_b.pk).region_id == cast.sales_b.region_id
+    [refused] = events("user.update")
+    assert refused.outcome == "denied" and refused.reason == "step_up_required"
+    assert refused.token_id == token.pk
 
 
 @pytest.mark.parametrize(("body", "field", "message"), [
@@ -132,7 +139,8 @@ def test_the_schema_documents_the_administration_endpoints(cast):
     assert "patch" in item and "put" not in item and "delete" not in item
     assert set(item["patch"]["responses"]) >= {"200", "400", "403", "404"}
     request = schema["components"]["schemas"]["PatchedUserUpdateRequest"]["properties"]
-    assert set(request) == {"display_name", "department", "region", "manager", "roles"}
+    assert set(request) == {"display_name", "department", "region", "manager", "roles",
+                            "ip_allowlist"}
     deactivate = schema["paths"]["/api/v1/users/{id}/deactivate/"]["post"]
     assert "DeactivateRequest" in json.dumps(deactivate["requestBody"])
     assert "Deactivation" in json.dumps(deactivate["responses"]["200"])

@@ -10,7 +10,9 @@ from anke.core.context import Actor
 from anke.customers.models import ContactPerson, Customer
 from tests.helpers import read_back
 
-BEFORE = [("customers", "0002_sane_years")]
+# Users as they were then too: later columns of theirs (NOT NULL, no database default) would
+# refuse the old model's rows.
+BEFORE = [("customers", "0002_sane_years"), ("accounts", "0001_initial")]
 AFTER = [("customers", "0004_encrypt_existing_values")]
 
 
