@@ -4,6 +4,8 @@ management or e-mailed password reset (administrators create accounts and reset 
 from allauth.account import views as account
 from django.urls import include, path
 
+from anke.accounts import views
+
 urlpatterns = [
     path("login/", account.login, name="account_login"),
     path("logout/", account.logout, name="account_logout"),
@@ -13,4 +15,5 @@ urlpatterns = [
     path("account/password/set/", account.password_set, name="account_set_password"),
     path("account/2fa/", include("allauth.mfa.urls")),
     path("account/sessions/", include("allauth.usersessions.urls")),
+    path("account/sign-ins/", views.sign_in_history, name="sign_in_history"),
 ]

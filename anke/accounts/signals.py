@@ -10,6 +10,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
 from django.dispatch import receiver
 
+from anke.accounts import history
 from anke.accounts.mfa import record_enrolment
 from anke.accounts.middleware import SEEN_AT, SIGNED_IN_AT
 from anke.audit.catalogue import Event, Outcome
@@ -28,7 +29,13 @@ def _actor(request, user) -> Actor:
 def audit_login(sender, request, user, **kwargs):
     # The session's clocks start now (a repeated sign-in keeps the session's data).
     request.session[SIGNED_IN_AT] = request.session[SEEN_AT] = time.time()
-    record(_actor(request, user), Event.LOGIN, object_type="user", object_ids=[user.pk])
+    actor = _actor(request, user)
+    previous = history.last_sign_in(user)
+    new_address = previous is not None and not history.signed_in_from(user, actor.ip)
+    record(actor, Event.LOGIN, object_type="user", object_ids=[user.pk])
+    if new_address:
+        record(actor, Event.NEW_SIGN_IN_ADDRESS, object_type="user", object_ids=[user.pk])
+    history.tell_about(request, previous, new_address, actor.ip)
 
 
 @receiver(user_logged_out)

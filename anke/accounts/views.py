@@ -21,7 +21,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from anke.access.policy import has_permission
-from anke.accounts import actions
+from anke.accounts import actions, history
 from anke.accounts.forms import DeactivateForm, UserFilterForm, UserForm
 from anke.audit.catalogue import Event
 from anke.core.context import Actor
@@ -47,6 +47,14 @@ def _crumbs(user=None) -> list[dict]:
     if user is not None:
         crumbs.append({"url": reverse("accounts:detail", args=[user.pk]), "label": str(user)})
     return crumbs
+
+
+@login_required
+@require_GET
+def sign_in_history(request):
+    """The person's own sign-ins, failures against their account and security changes."""
+    return render(request, "accounts/sign_in_history.html",
+                  {"events": history.sign_in_history(request.user)})
 
 
 @login_required

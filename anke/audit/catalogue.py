@@ -9,6 +9,7 @@ class Event(models.TextChoices):
     LOGIN_FAILED = "auth.login_failed", _("failed to log in")
     LOGOUT = "auth.logout", _("logged out")
     LOGIN_THROTTLED = "auth.login_throttled", _("was paused after repeated failed sign-ins")
+    NEW_SIGN_IN_ADDRESS = "auth.new_address", _("signed in from an address not seen before")
     MFA_FAILED = "auth.mfa_failed", _("gave a wrong second-factor code")
     MFA_REQUIRED = "auth.mfa_required", _("was refused: two-factor authentication required")
     IP_REFUSED = "auth.ip_refused", _("was refused: not allowed from this network")

@@ -78,3 +78,34 @@ def test_removing_a_second_factor_ends_the_other_sessions(cast):
     assert laptop.get(reverse("home")).status_code == 200
     removed = AuditEvent.objects.filter(action="auth.mfa_remove", actor=cast.sales_a)
     assert sorted(event.fields[0] for event in removed) == ["recovery_codes", "totp"]
+
+
+# --- sign-in history and the notice at sign-in --------------------------------------------------
+
+
+def test_a_sign_in_tells_when_and_where_the_last_one_was_and_warns_of_a_new_address(cast):
+    enrol_totp(cast.sales_a)
+    home = Client(REMOTE_ADDR="10.0.0.5")
+    sign_in(home, cast.sales_a)
+    assert not AuditEvent.objects.filter(action="auth.new_address").exists()  # the first ever
+    recovery = RecoveryCodes.activate(cast.sales_a).generate_codes()
+    elsewhere = Client(REMOTE_ADDR="203.0.113.50")
+    sign_in(elsewhere, cast.sales_a, code=recovery[0])
+    page = html(elsewhere.get(reverse("home")))
+    assert "Your last sign-in:" in page and "from 10.0.0.5." in page
+    assert "This is the first sign-in from 203.0.113.50." in page
+    notice = AuditEvent.objects.get(action="auth.new_address")
+    assert notice.actor == cast.sales_a and notice.ip == "203.0.113.50"
+
+
+def test_the_history_shows_own_sign_ins_and_attempts_against_the_account_only(cast):
+    Client(REMOTE_ADDR="198.51.100.4").post(reverse("account_login"),
+                                             {"login": "sales_a", "password": "a wrong guess!"})
+    Client().post(reverse("account_login"), {"login": "sales_b", "password": "another guess"})
+    enrol_totp(cast.sales_a)
+    client = Client(REMOTE_ADDR="10.0.0.5")
+    sign_in(client, cast.sales_a)
+    page = client.get(reverse("sign_in_history"))
+    rows = [(e.action, e.ip) for e in page.context["events"]]
+    assert rows == [("auth.login", "10.0.0.5"), ("auth.login_failed", "198.51.100.4")]
+    assert "failed to log in" in html(page)
