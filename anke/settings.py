@@ -174,7 +174,9 @@ STEP_UP_SECONDS = env.int("ANKE_STEP_UP_MINUTES", default=5) * 60
 # are turned off so one policy answers.
 ACCOUNT_RATE_LIMITS = {"login_failed": False}
 MFA_ADAPTER = "anke.accounts.adapters.MfaAdapter"
-MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
+MFA_SUPPORTED_TYPES = ["totp", "recovery_codes", "webauthn"]
+MFA_PASSKEY_LOGIN_ENABLED = True  # a passkey alone signs in: it is possession and a PIN/biometric
+MFA_WEBAUTHN_USER_VERIFICATION = "required"
 MFA_TOTP_TOLERANCE = 0  # a code is good for its own 30 seconds only
 MFA_TOTP_ISSUER = env.str("ANKE_MFA_ISSUER", default="Anke")
 MFA_RECOVERY_CODE_COUNT = 10

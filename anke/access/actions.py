@@ -37,7 +37,8 @@ from anke.core.context import Actor
 from anke.core.errors import NotVisible, StaleVersion
 
 MANAGE = "role.manage"
-EDITABLE = ("name", "permissions", "scopes", "field_policies", "mfa_required", "ip_allowlist")
+EDITABLE = ("name", "permissions", "scopes", "field_policies", "mfa_required",
+            "passkey_required", "ip_allowlist")
 # An empty list or mapping is a valid grant (nothing); Role.clean() checks these fields' content,
 # so the field-level "cannot be blank" check is skipped for them.
 _MAY_BE_EMPTY = ["permissions", "scopes", "field_policies", "ip_allowlist"]
@@ -55,6 +56,7 @@ def role_state(role: Role) -> dict:
         "scopes": dict(sorted(role.scopes.items())),
         "field_policies": dict(sorted(role.field_policies.items())),
         "mfa_required": role.mfa_required,
+        "passkey_required": role.passkey_required,
         "ip_allowlist": list(role.ip_allowlist),
     }
 
@@ -121,8 +123,9 @@ def _normalised(data: dict) -> dict:
             data["field_policies"], errors, "field_policies", set(classified_field_keys()),
             FieldAccess.values, _("Unknown classified field: %(names)s"),
             _("Unknown access level: %(values)s"))
-    if "mfa_required" in data and not isinstance(data["mfa_required"], bool):
-        errors["mfa_required"] = _("Give true or false.")
+    for name in ("mfa_required", "passkey_required"):
+        if name in data and not isinstance(data[name], bool):
+            errors[name] = _("Give true or false.")
     if "ip_allowlist" in data:
         try:
             out["ip_allowlist"] = parse_allowlist(data["ip_allowlist"])
@@ -143,7 +146,8 @@ def _widens(role: Role, changes: dict) -> bool:
     it sign in without a second factor or from more networks."""
     if set(changes.get("permissions", role.permissions)) - set(role.permissions):
         return True
-    if role.mfa_required and changes.get("mfa_required") is False:
+    if (role.mfa_required and changes.get("mfa_required") is False
+            or role.passkey_required and changes.get("passkey_required") is False):
         return True
     if loosens(role.ip_allowlist, changes.get("ip_allowlist", role.ip_allowlist)):
         return True
@@ -186,13 +190,15 @@ def _check_someone_keeps_manage(role: Role) -> None:
 
 def create_role(actor: Actor, *, code: str, name: str, permissions: list,
                 scopes: dict | None = None, field_policies: dict | None = None,
-                mfa_required: bool = True, ip_allowlist: list | None = None) -> Role:
+                mfa_required: bool = True, passkey_required: bool = False,
+                ip_allowlist: list | None = None) -> Role:
     """Add a role. Resources left out of ``scopes`` reach no records; classified fields left
     out of ``field_policies`` stay hidden."""
     require_role_manager(actor, Event.ROLE_CREATE)
     require_step_up(actor, Event.ROLE_CREATE, Role)
     data = _normalised({"name": name, "permissions": permissions, "scopes": scopes or {},
                         "field_policies": field_policies or {}, "mfa_required": mfa_required,
+                        "passkey_required": passkey_required,
                         "ip_allowlist": ip_allowlist or []})
     role = Role(code=code, **data)
     role.full_clean(exclude=_MAY_BE_EMPTY)

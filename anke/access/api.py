@@ -86,7 +86,7 @@ class RoleSerializer(StrictSerializerMixin, serializers.ModelSerializer):
     class Meta:
         model = Role
         fields = ("id", "code", "name", "label", "permissions", "scopes", "field_policies",
-                  "mfa_required", "ip_allowlist", "users", "version")
+                  "mfa_required", "passkey_required", "ip_allowlist", "users", "version")
         read_only_fields = ("id",)
         # Uniqueness and the slug format are the action's to check, with its own messages.
         extra_kwargs = {"code": {"validators": []}}

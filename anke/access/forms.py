@@ -87,6 +87,9 @@ class RoleForm(BootstrapFormMixin, forms.Form):
         fields["mfa_required"] = forms.BooleanField(
             label=Role._meta.get_field("mfa_required").verbose_name, required=False,
             initial=True, help_text=Role._meta.get_field("mfa_required").help_text)
+        fields["passkey_required"] = forms.BooleanField(
+            label=Role._meta.get_field("passkey_required").verbose_name, required=False,
+            help_text=Role._meta.get_field("passkey_required").help_text)
         fields["ip_allowlist"] = AllowlistField(
             label=Role._meta.get_field("ip_allowlist").verbose_name,
             help_text=Role._meta.get_field("ip_allowlist").help_text)
@@ -133,6 +136,7 @@ class RoleForm(BootstrapFormMixin, forms.Form):
         if "name" in self.fields:
             self.initial["name"] = role.name
         self.initial["mfa_required"] = role.mfa_required
+        self.initial["passkey_required"] = role.passkey_required
         self.initial["ip_allowlist"] = "\n".join(role.ip_allowlist)
 
     # --- for the template ---------------------------------------------------------------------
@@ -162,6 +166,7 @@ class RoleForm(BootstrapFormMixin, forms.Form):
             "scopes": {resource: data[name] for name, resource in self.scope_fields.items()},
             "field_policies": {key: data[name] for name, key in self.access_fields.items()},
             "mfa_required": data["mfa_required"],
+            "passkey_required": data["passkey_required"],
             "ip_allowlist": data["ip_allowlist"],
         }
         for name in ("code", "name"):

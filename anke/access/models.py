@@ -49,6 +49,10 @@ class Role(models.Model):
         _("requires two-factor authentication"), default=True,
         help_text=_("Holders must sign in with a second factor and cannot reach anything else "
                     "until they have set one up."))
+    passkey_required = models.BooleanField(
+        _("requires a passkey"), default=False,
+        help_text=_("Holders must sign in with a passkey or security key; an authenticator app "
+                    "code is not enough."))
     ip_allowlist = models.JSONField(
         _("IP allowlist"), default=list, blank=True,
         help_text=_("Networks the holders may sign in and work from, one per line (CIDR, e.g. "

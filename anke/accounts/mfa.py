@@ -15,11 +15,23 @@ from anke.encryption.envelope import from_text, key_version_of, open_sealed, sea
 from anke.encryption.keyring import MASTER, keyring
 
 MFA = "mfa"
+PASSKEY = "webauthn"
 SECRET_AAD = b"anke/mfa-secret/v1"
 
 
 def mfa_required(user) -> bool:
     return user.is_authenticated and any(role.mfa_required for role in roles_of(user))
+
+
+def passkey_required(user) -> bool:
+    return user.is_authenticated and any(role.passkey_required for role in roles_of(user))
+
+
+def session_passkey_verified(request) -> bool:
+    user = getattr(request, "user", None)
+    return user is not None and any(
+        entry.get("method") == MFA and entry.get("type") == PASSKEY
+        for entry in get_authentication_records(request, user))
 
 
 def session_mfa_verified(request) -> bool:

@@ -20,7 +20,13 @@ from django.utils import timezone
 from django.utils.http import urlencode
 from django.utils.translation import gettext as _
 
-from anke.accounts.mfa import mfa_required, session_mfa_verified
+from anke.accounts.mfa import (
+    PASSKEY,
+    mfa_required,
+    passkey_required,
+    session_mfa_verified,
+    session_passkey_verified,
+)
 from anke.accounts.networks import allowed_from
 from anke.audit.catalogue import Event, Outcome
 from anke.audit.recorder import record
@@ -76,6 +82,7 @@ class SessionTimeoutMiddleware:
 MFA_EXEMPT_URL_NAMES = frozenset({
     "mfa_index", "mfa_activate_totp", "mfa_authenticate", "mfa_reauthenticate",
     "mfa_view_recovery_codes", "mfa_generate_recovery_codes", "mfa_download_recovery_codes",
+    "mfa_add_webauthn", "mfa_list_webauthn", "mfa_reauthenticate_webauthn", "mfa_login_webauthn",
     "account_logout", "account_reauthenticate", "set_language",
 })
 
@@ -89,15 +96,28 @@ class MfaEnforcementMiddleware:
 
     def process_view(self, request, view_func, view_args, view_kwargs):
         user = request.user
-        if (not user.is_authenticated or request.resolver_match.url_name in MFA_EXEMPT_URL_NAMES
-                or not mfa_required(user) or session_mfa_verified(request)):
+        if not user.is_authenticated or request.resolver_match.url_name in MFA_EXEMPT_URL_NAMES:
             return None
+        if passkey_required(user):
+            return None if session_passkey_verified(request) else self._refuse(
+                request, user, "passkey_required", _(
+                    "A passkey is required: sign in with your passkey or security key, or add "
+                    "one, in the web interface."),
+                "mfa_reauthenticate_webauthn" if user.authenticator_set.filter(
+                    type=PASSKEY).exists() else "mfa_add_webauthn")
+        if not mfa_required(user) or session_mfa_verified(request):
+            return None
+        # Someone who has a factor proves it again; someone without one sets one up.
+        return self._refuse(request, user, "mfa_required", _(
+            "Two-factor authentication is required: sign in with your second factor, or set one "
+            "up, in the web interface."),
+            "mfa_reauthenticate" if user.authenticator_set.exists() else "mfa_activate_totp")
+
+    @staticmethod
+    def _refuse(request, user, code: str, message: str, target: str):
+        """The API answers 403 (audited); a page leads to where the factor is given or added."""
         if _is_api(request):
             record(Actor.from_request(request), Event.MFA_REQUIRED, object_type="user",
                    object_ids=[user.pk], outcome=Outcome.DENIED, reason=request.path[:200])
-            return JsonResponse({"error": {"code": "mfa_required", "message": _(
-                "Two-factor authentication is required: sign in with your second factor, or "
-                "set one up, in the web interface.")}}, status=403)
-        # Someone who has a factor proves it again; someone without one sets one up.
-        target = "mfa_reauthenticate" if user.authenticator_set.exists() else "mfa_activate_totp"
+            return JsonResponse({"error": {"code": code, "message": message}}, status=403)
         return redirect(f"{reverse(target)}?{urlencode({'next': request.get_full_path()})}")

@@ -64,6 +64,7 @@ def test_create_saves_the_role_and_records_its_state(cast):
         "scopes": [None, {"customer": "region", "ticket": "region"}],
         "field_policies": [None, {"customer.phone": "masked"}],
         "mfa_required": [None, True],
+        "passkey_required": [None, False],
         "ip_allowlist": [None, []],
     }
 

@@ -2,6 +2,7 @@
 secrets sealed at rest, and the rule that keeps a password-only session away from data."""
 
 import re
+import time
 
 import pytest
 from allauth.mfa.models import Authenticator
@@ -150,3 +151,23 @@ def test_new_recovery_codes_replace_the_old_ones(cast):
     post_password(again, "sales_a")
     assert again.post(reverse("mfa_authenticate"), {"code": old[1]}).status_code == 200
     assert again.post(reverse("mfa_authenticate"), {"code": fresh[0]}).status_code == 302
+
+
+def test_a_role_can_require_a_passkey_and_an_app_code_is_then_not_enough(cast):
+    update_role(OPERATOR, cast.admin.roles.get().pk, changes={"passkey_required": True})
+    client = Client()
+    sign_in(client, cast.admin, enrol_totp(cast.admin))
+    answer = client.get(reverse("accounts:list"))
+    assert answer.status_code == 302
+    assert answer.url.startswith(reverse("mfa_add_webauthn") + "?next=")
+    api = client.get("/api/v1/users/")
+    assert api.status_code == 403 and api.json()["error"]["code"] == "passkey_required"
+    Authenticator.objects.create(user=cast.admin, type="webauthn", data={"name": "key"})
+    again = client.get(reverse("accounts:list"))
+    assert again.url.startswith(reverse("mfa_reauthenticate_webauthn") + "?next=")
+    # A session that showed the passkey gets through.
+    session = client.session
+    session["account_authentication_methods"].append(
+        {"method": "mfa", "type": "webauthn", "at": time.time()})
+    session.save()
+    assert client.get(reverse("accounts:list")).status_code == 200

@@ -51,8 +51,8 @@ def test_the_list_shows_every_role_with_its_users(cast):
                           "administrator", "auditor", "privacy_officer"]
     service = rows["service_agent"]
     assert set(service) == {"id", "code", "name", "label", "permissions", "scopes",
-                            "field_policies", "mfa_required", "ip_allowlist", "users",
-                            "version"}
+                            "field_policies", "mfa_required", "passkey_required",
+                            "ip_allowlist", "users", "version"}
     assert service["mfa_required"] is True
     assert service["label"] == "Service agent"
     assert service["users"] == 1 and rows["sales_rep"]["users"] == 3
