@@ -69,6 +69,10 @@ INSTALLED_APPS = [
     "allauth.account",
     "allauth.mfa",
     "allauth.usersessions",
+    "allauth.socialaccount",
+    "allauth.socialaccount.providers.openid_connect",
+    "allauth.socialaccount.providers.dingtalk",
+    "allauth.socialaccount.providers.feishu",
 ]
 
 MIDDLEWARE = [
@@ -174,6 +178,29 @@ STEP_UP_SECONDS = env.int("ANKE_STEP_UP_MINUTES", default=5) * 60
 # are turned off so one policy answers.
 ACCOUNT_RATE_LIMITS = {"login_failed": False}
 MFA_ADAPTER = "anke.accounts.adapters.MfaAdapter"
+
+# --- single sign-on (docs/authentication.md#single-sign-on) -----------------------------------
+# An SSO identity signs in only the Anke account it was connected to, by that signed-in person:
+# never a new account, never matched by e-mail. Providers come from the environment as JSON:
+# ANKE_OIDC_PROVIDERS='[{"id": "corp", "name": "Corp SSO", "server_url": "https://idp/...",
+#   "client_id": "…", "secret": "…", "trust_mfa": true}]', and ANKE_DINGTALK / ANKE_FEISHU
+# as '{"client_id": "…", "secret": "…"}'.
+SOCIALACCOUNT_ADAPTER = "anke.accounts.adapters.SocialAccountAdapter"
+SOCIALACCOUNT_AUTO_SIGNUP = False
+SOCIALACCOUNT_EMAIL_AUTHENTICATION = False
+SOCIALACCOUNT_EMAIL_AUTHENTICATION_AUTO_CONNECT = False
+SOCIALACCOUNT_LOGIN_ON_GET = False  # a sign-in starts with a POST (CSRF-checked), not a link
+SOCIALACCOUNT_STORE_TOKENS = False
+SOCIALACCOUNT_PROVIDERS = {
+    "openid_connect": {"OAUTH_PKCE_ENABLED": True, "APPS": [
+        {"provider_id": app["id"], "name": app.get("name", app["id"]),
+         "client_id": app["client_id"], "secret": app.get("secret", ""),
+         "settings": {"server_url": app["server_url"], "trust_mfa": bool(app.get("trust_mfa"))}}
+        for app in env.json("ANKE_OIDC_PROVIDERS", default=[])]},
+    **{provider: {"APPS": [{"client_id": app["client_id"], "secret": app["secret"]}]}
+       for provider, app in (("dingtalk", env.json("ANKE_DINGTALK", default={})),
+                             ("feishu", env.json("ANKE_FEISHU", default={}))) if app},
+}
 MFA_SUPPORTED_TYPES = ["totp", "recovery_codes", "webauthn"]
 MFA_PASSKEY_LOGIN_ENABLED = True  # a passkey alone signs in: it is possession and a PIN/biometric
 MFA_WEBAUTHN_USER_VERIFICATION = "required"

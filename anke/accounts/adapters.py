@@ -6,13 +6,15 @@ import time
 from dataclasses import replace
 
 from allauth.account.adapter import DefaultAccountAdapter
+from allauth.account.internal.flows.login import record_authentication
 from allauth.mfa.adapter import DefaultMFAAdapter
 from allauth.mfa.models import Authenticator
+from allauth.socialaccount.adapter import DefaultSocialAccountAdapter
 from allauth.usersessions.adapter import DefaultUserSessionsAdapter
 from django.conf import settings
 
 from anke.accounts import throttle
-from anke.accounts.mfa import mfa_required, open_secret, seal_secret
+from anke.accounts.mfa import MFA, mfa_required, open_secret, seal_secret
 from anke.accounts.middleware import SIGNED_IN_AT
 from anke.accounts.networks import allowed_from
 from anke.audit.catalogue import Event, Outcome
@@ -103,3 +105,30 @@ class UserSessionsAdapter(DefaultUserSessionsAdapter):
         if sessions:
             record(Actor.from_request(self.request), Event.SESSION_END, object_type="user",
                    object_ids=[sessions[0].user_id], reason=f"sessions_ended:{len(sessions)}")
+
+
+# What an identity provider may say in the ID token's ``amr`` (RFC 8176) when it checked more
+# than a password.
+SECOND_FACTOR_AMR = {"mfa", "otp", "hwk", "swk", "sms", "fpt", "face", "iris", "retina", "vbm"}
+
+
+class SocialAccountAdapter(DefaultSocialAccountAdapter):
+    """Single sign-on for existing accounts only: an identity is connected by the signed-in
+    person it belongs to, and never creates an account or matches one by e-mail."""
+
+    def is_open_for_signup(self, request, sociallogin) -> bool:
+        return False
+
+    def is_auto_signup_allowed(self, request, sociallogin) -> bool:
+        return False
+
+    def pre_social_login(self, request, sociallogin) -> None:
+        # The identity provider's second factor counts only where the operator said to trust
+        # it, and only when this very ID token says one was used; otherwise Anke's own applies.
+        claims = (sociallogin.account.extra_data or {}).get("id_token") or {}
+        amr = claims.get("amr") if isinstance(claims, dict) else None
+        trusted = sociallogin.provider.app.settings.get("trust_mfa") is True
+        if (sociallogin.is_existing and trusted and isinstance(amr, list)
+                and SECOND_FACTOR_AMR & set(map(str, amr))):
+            record_authentication(request, sociallogin.user, MFA, type="idp",
+                                  provider=sociallogin.account.provider)

@@ -4,6 +4,7 @@ import time
 
 from allauth.account.signals import authentication_step_completed
 from allauth.mfa import signals as mfa_signals
+from allauth.socialaccount.signals import social_account_added, social_account_removed
 from allauth.usersessions.adapter import get_adapter as get_usersessions_adapter
 from allauth.usersessions.models import UserSession
 from django.contrib.auth import get_user_model
@@ -98,3 +99,16 @@ def new_key_after_reauthentication(sender, request, reauthenticated=False, **kwa
     # planted before the step-up must not inherit it.
     if reauthenticated:
         request.session.cycle_key()
+
+
+@receiver(social_account_added)
+def audit_sso_connected(sender, request, sociallogin, **kwargs):
+    account = sociallogin.account
+    record(Actor.from_request(request), Event.SSO_CONNECT, object_type="user",
+           object_ids=[account.user_id], fields=[account.provider])
+
+
+@receiver(social_account_removed)
+def audit_sso_disconnected(sender, request, socialaccount, **kwargs):
+    record(Actor.from_request(request), Event.SSO_DISCONNECT, object_type="user",
+           object_ids=[socialaccount.user_id], fields=[socialaccount.provider])

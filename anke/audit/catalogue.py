@@ -19,6 +19,8 @@ class Event(models.TextChoices):
     MFA_ADD = "auth.mfa_add", _("added a second factor")
     MFA_REMOVE = "auth.mfa_remove", _("removed a second factor")
     RECOVERY_CODES_RESET = "auth.recovery_codes_reset", _("made new recovery codes")
+    SSO_CONNECT = "auth.sso_connect", _("connected a single sign-on identity")
+    SSO_DISCONNECT = "auth.sso_disconnect", _("disconnected a single sign-on identity")
     USER_CREATE = "user.create", _("created a user")
     USER_UPDATE = "user.update", _("changed a user's details or roles")
     USER_DEACTIVATE = "user.deactivate", _("deactivated a user and handed over their work")
