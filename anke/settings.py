@@ -173,10 +173,11 @@ ACCOUNT_PREVENT_ENUMERATION = True
 ACCOUNT_REAUTHENTICATION_TIMEOUT = env.int("ANKE_REAUTHENTICATION_SECONDS", default=300)
 # Reveal, role, grant and user changes need a proof of identity at most this old (step-up).
 STEP_UP_SECONDS = env.int("ANKE_STEP_UP_MINUTES", default=5) * 60
-# Failed sign-ins are counted in the shared cache (never per process) and cooled off by
-# accounts.throttle, whose pauses grow with every further failure; allauth's own fixed windows
-# are turned off so one policy answers.
-ACCOUNT_RATE_LIMITS = {"login_failed": False}
+# Failed passwords are counted in the shared cache (never per process) and cooled off by
+# accounts.throttle, whose pauses grow with every further failure (AccountAdapter replaces
+# allauth's check). Wrong second-factor codes meet allauth's "login_failed" limit: 5 per user per
+# 5 minutes and 10 per IP per minute, also in the shared cache.
+ACCOUNT_RATE_LIMITS = {"login_failed": "10/m/ip,5/300s/key"}
 MFA_ADAPTER = "anke.accounts.adapters.MfaAdapter"
 
 # --- single sign-on (docs/authentication.md#single-sign-on) -----------------------------------

@@ -24,6 +24,7 @@ from tests.accounts.signing_in import (
     sign_in,
     totp_code,
 )
+from tests.helpers import html
 from tests.personas import PASSWORD
 from tests.scratch_db import database_url  # noqa: F401 - a fixture for the replay test
 
@@ -179,3 +180,19 @@ def test_a_totp_code_is_good_once_across_processes(database_url, tmp_path):  # n
     assert run("shell", "--no-imports", "-c", script) == "True"
     assert run("shell", "--no-imports", "-c", script) == "False"  # another process, same code
     assert totp_code(SECRET) == code, "the window ended during the test: it proves nothing"
+
+
+def test_guessing_the_second_factor_is_cut_off(cast):
+    """Someone with the password guesses codes: five wrong ones and even the right code is
+    refused for a while (10^6 codes at 5 per 5 minutes is years)."""
+    secret = enrol_totp(cast.sales_a)
+    thief = Client(REMOTE_ADDR="203.0.113.80")
+    post_password(thief, "sales_a")
+    for guess in ("111111", "222222", "333333", "444444", "555555"):
+        answer = thief.post(reverse("mfa_authenticate"), {"code": guess})
+        assert "Incorrect code." in html(answer)
+    fresh_window()
+    answer = thief.post(reverse("mfa_authenticate"), {"code": totp_code(secret)})
+    assert answer.status_code == 200 and TOO_MANY in html(answer)
+    assert thief.get(reverse("home")).status_code == 302
+    assert AuditEvent.objects.filter(action="auth.mfa_failed").count() == 5
