@@ -103,6 +103,7 @@ def create_api_token(actor: Actor, user, *, name: str, expires_days: int = 90,
         deny(actor, Event.TOKEN_CREATE, ApiToken, [], "second_factor_required",
              message=_("Set up two-factor authentication, and sign in with it, before creating "
                        "API tokens."))
+    require_step_up(actor, Event.TOKEN_CREATE, ApiToken)
     if scope not in ApiToken.Scope.values:
         raise ValidationError({"scope": _("Choose read or write.")})
     if not 1 <= expires_days <= MAX_TOKEN_DAYS:

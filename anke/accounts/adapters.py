@@ -12,9 +12,13 @@ from allauth.mfa.models import Authenticator
 from allauth.socialaccount.adapter import DefaultSocialAccountAdapter
 from allauth.usersessions.adapter import DefaultUserSessionsAdapter
 from django.conf import settings
+from django.contrib import messages
+from django.http import HttpResponseRedirect
+from django.urls import reverse
+from django.utils.translation import gettext as _
 
 from anke.accounts import throttle
-from anke.accounts.mfa import MFA, mfa_required, open_secret, seal_secret
+from anke.accounts.mfa import MFA, has_second_factor, mfa_required, open_secret, seal_secret
 from anke.accounts.middleware import SIGNED_IN_AT
 from anke.accounts.networks import allowed_from
 from anke.audit.catalogue import Event, Outcome
@@ -48,8 +52,20 @@ class AccountAdapter(DefaultAccountAdapter):
             self.authentication_failed(request, **credentials)
             return None
         if user is not None:
-            throttle.succeeded(credentials.get("username", ""))
+            throttle.succeeded(credentials.get("username", ""), request.client_ip)
         return user
+
+    def pre_login(self, request, user, **kwargs):
+        # Passkeys and single sign-on do not pass through authenticate(): the allowlist is
+        # checked here for every way in.
+        if not allowed_from(user, request.client_ip):
+            record(replace(Actor.from_request(request), user=user), Event.IP_REFUSED,
+                   object_type="user", object_ids=[user.pk], outcome=Outcome.DENIED,
+                   reason="sign_in")
+            self.add_message(request, messages.ERROR, message=_(
+                "Your account may not be used from this network."))
+            return HttpResponseRedirect(reverse("account_login"))
+        return super().pre_login(request, user, **kwargs)
 
     def authentication_failed(self, request, **credentials):
         # The failure itself is audited by accounts.signals (Django's user_login_failed).
@@ -73,6 +89,14 @@ class AccountAdapter(DefaultAccountAdapter):
             if time.time() - signed_in < settings.ACCOUNT_REAUTHENTICATION_TIMEOUT:
                 return False
         return super().is_reauthentication_required(app=app, **kwargs)
+
+    def get_reauthentication_methods(self, user):
+        # Someone with a second factor confirms with it: a password alone (perhaps the stolen
+        # one) must not unlock adding a factor, new recovery codes or step-up.
+        methods = super().get_reauthentication_methods(user)
+        if user.is_authenticated and has_second_factor(user):
+            methods = [m for m in methods if m["id"] != "reauthenticate"]
+        return methods
 
     def get_client_ip(self, request):
         return request.client_ip or "0.0.0.0"  # noqa: S104 - a placeholder, never bound
@@ -125,10 +149,14 @@ class SocialAccountAdapter(DefaultSocialAccountAdapter):
     def pre_social_login(self, request, sociallogin) -> None:
         # The identity provider's second factor counts only where the operator said to trust
         # it, and only when this very ID token says one was used; otherwise Anke's own applies.
+        # It counts from when the provider checked it (auth_time), not from now, so an old
+        # provider session cannot refresh step-up; and only for signing in, not connecting.
         claims = (sociallogin.account.extra_data or {}).get("id_token") or {}
         amr = claims.get("amr") if isinstance(claims, dict) else None
         trusted = sociallogin.provider.app.settings.get("trust_mfa") is True
-        if (sociallogin.is_existing and trusted and isinstance(amr, list)
-                and SECOND_FACTOR_AMR & set(map(str, amr))):
-            record_authentication(request, sociallogin.user, MFA, type="idp",
+        if (sociallogin.is_existing and trusted and sociallogin.state.get("process") == "login"
+                and isinstance(amr, list) and SECOND_FACTOR_AMR & set(map(str, amr))):
+            auth_time = claims.get("auth_time")
+            at = min(time.time(), auth_time) if isinstance(auth_time, int | float) else time.time()
+            record_authentication(request, sociallogin.user, MFA, type="idp", at=at,
                                   provider=sociallogin.account.provider)

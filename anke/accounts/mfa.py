@@ -23,6 +23,13 @@ def mfa_required(user) -> bool:
     return user.is_authenticated and any(role.mfa_required for role in roles_of(user))
 
 
+def has_second_factor(user) -> bool:
+    """An authenticator app or a security key (recovery codes alone are a fallback)."""
+    from allauth.mfa.models import Authenticator
+
+    return user.authenticator_set.exclude(type=Authenticator.Type.RECOVERY_CODES).exists()
+
+
 def passkey_required(user) -> bool:
     return user.is_authenticated and any(role.passkey_required for role in roles_of(user))
 

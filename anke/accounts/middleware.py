@@ -22,6 +22,7 @@ from django.utils.translation import gettext as _
 
 from anke.accounts.mfa import (
     PASSKEY,
+    has_second_factor,
     mfa_required,
     passkey_required,
     session_mfa_verified,
@@ -96,7 +97,14 @@ class MfaEnforcementMiddleware:
 
     def process_view(self, request, view_func, view_args, view_kwargs):
         user = request.user
-        if not user.is_authenticated or request.resolver_match.url_name in MFA_EXEMPT_URL_NAMES:
+        if not user.is_authenticated:
+            return None
+        name = request.resolver_match.url_name
+        if name == "account_reauthenticate" and has_second_factor(user):
+            # Confirming with the password is for people without a second factor.
+            query = request.META.get("QUERY_STRING", "")
+            return redirect(reverse("mfa_reauthenticate") + (f"?{query}" if query else ""))
+        if name in MFA_EXEMPT_URL_NAMES:
             return None
         if passkey_required(user):
             return None if session_passkey_verified(request) else self._refuse(

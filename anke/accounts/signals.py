@@ -98,7 +98,12 @@ def new_key_after_reauthentication(sender, request, reauthenticated=False, **kwa
     # allauth keeps the session key when someone re-authenticates (SECURITY.md §4.4): a key
     # planted before the step-up must not inherit it.
     if reauthenticated:
+        old = request.session.session_key
         request.session.cycle_key()
+        # The session list knows sessions by key: follow the new one, or this session would
+        # vanish from the list and outlive "sign out other sessions" and deactivation.
+        UserSession.objects.filter(session_key=old).update(
+            session_key=request.session.session_key)
 
 
 @receiver(social_account_added)

@@ -61,5 +61,17 @@ def sign_in(client, user, secret: str = KNOWN_SECRET, *, code: str | None = None
     assert answer.status_code == 302, answer.content.decode()[:500]
 
 
+def confirm_with_recovery_code(client, user):
+    """Re-authenticate (step-up) with one of the user's unused recovery codes, made if need be:
+    the app's code was just used to sign in, and is good once."""
+    from allauth.mfa.recovery_codes.internal.auth import RecoveryCodes
+
+    found = Authenticator.objects.filter(user=user, type="recovery_codes").first()
+    codes = RecoveryCodes(found) if found else RecoveryCodes.activate(user)
+    answer = client.post(reverse("mfa_reauthenticate"), {"code": codes.get_unused_codes()[-1]})
+    assert answer.status_code == 302, answer.content.decode()[:300]
+    return answer
+
+
 def authenticators(user) -> list[str]:
     return sorted(Authenticator.objects.filter(user=user).values_list("type", flat=True))

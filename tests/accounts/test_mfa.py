@@ -16,13 +16,14 @@ from anke.accounts.mfa import open_secret
 from anke.audit.models import AuditEvent
 from tests.accounts.signing_in import (
     authenticators,
+    confirm_with_recovery_code,
     enrol_totp,
     fresh_window,
     post_password,
     sign_in,
     totp_code,
 )
-from tests.personas import OPERATOR, PASSWORD
+from tests.personas import OPERATOR
 
 
 def test_a_password_alone_reaches_nothing_but_enrolment(cast):
@@ -110,12 +111,12 @@ def test_a_user_whose_role_requires_mfa_cannot_remove_the_last_factor(cast):
     secret = enrol_totp(cast.sales_a)
     client = Client()
     sign_in(client, cast.sales_a, secret)
-    client.post(reverse("account_reauthenticate"), {"password": PASSWORD})
+    confirm_with_recovery_code(client, cast.sales_a)
     page = client.get(reverse("mfa_deactivate_totp"))
     answer = client.post(reverse("mfa_deactivate_totp"))
     assert page.status_code == 200 and answer.status_code == 200
     assert "You cannot deactivate two-factor authentication." in answer.content.decode()
-    assert authenticators(cast.sales_a) == ["totp"]
+    assert authenticators(cast.sales_a) == ["recovery_codes", "totp"]
 
 
 def test_a_role_without_the_rule_lets_a_password_in(cast):
@@ -140,7 +141,7 @@ def test_new_recovery_codes_replace_the_old_ones(cast):
     old = RecoveryCodes.activate(cast.sales_a).generate_codes()
     client = Client()
     sign_in(client, cast.sales_a, code=old[0])
-    client.post(reverse("account_reauthenticate"), {"password": PASSWORD})
+    client.post(reverse("mfa_reauthenticate"), {"code": old[2]})
     assert client.post(reverse("mfa_generate_recovery_codes")).status_code == 302
     new = RecoveryCodes(Authenticator.objects.get(user=cast.sales_a, type="recovery_codes"))
     fresh = new.generate_codes()

@@ -8,7 +8,7 @@ from django.urls import reverse
 
 from anke.access.actions import update_role
 from anke.audit.models import AuditEvent
-from tests.accounts.signing_in import enrol_totp, sign_in
+from tests.accounts.signing_in import confirm_with_recovery_code, enrol_totp, sign_in
 from tests.helpers import html
 from tests.personas import OPERATOR, PASSWORD
 
@@ -40,7 +40,7 @@ def test_the_sessions_page_lists_and_ends_the_other_sessions(cast):
 
 def test_a_new_password_ends_every_session(cast):
     laptop, phone = two_browsers(cast.sales_a)
-    laptop.post(reverse("account_reauthenticate"), {"password": PASSWORD})
+    confirm_with_recovery_code(laptop, cast.sales_a)
     answer = laptop.post(reverse("account_change_password"), {
         "oldpassword": PASSWORD, "password1": NEW_PASSWORD, "password2": NEW_PASSWORD})
     assert answer.status_code == 302
@@ -58,7 +58,7 @@ def test_a_new_password_ends_every_session(cast):
 ])
 def test_a_weak_new_password_is_refused_and_changes_nothing(cast, password, message):
     laptop, _phone = two_browsers(cast.sales_a)
-    laptop.post(reverse("account_reauthenticate"), {"password": PASSWORD})
+    confirm_with_recovery_code(laptop, cast.sales_a)
     answer = laptop.post(reverse("account_change_password"), {
         "oldpassword": PASSWORD, "password1": password, "password2": password})
     assert answer.status_code == 200 and message in html(answer)
@@ -71,7 +71,7 @@ def test_a_weak_new_password_is_refused_and_changes_nothing(cast, password, mess
 def test_removing_a_second_factor_ends_the_other_sessions(cast):
     update_role(OPERATOR, cast.sales_a.roles.get().pk, changes={"mfa_required": False})
     laptop, phone = two_browsers(cast.sales_a)
-    laptop.post(reverse("account_reauthenticate"), {"password": PASSWORD})
+    confirm_with_recovery_code(laptop, cast.sales_a)
     answer = laptop.post(reverse("mfa_deactivate_totp"))
     assert answer.status_code == 302
     assert phone.get(reverse("home")).status_code == 302

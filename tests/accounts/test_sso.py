@@ -173,3 +173,19 @@ def test_disconnecting_an_identity_is_audited_and_ends_its_sign_ins(cast, client
     browser = Client()
     browser.get(at_provider(provider, start(browser, "login")).removeprefix("http://testserver"))
     assert "_auth_user_id" not in browser.session
+
+
+def test_single_sign_on_from_outside_the_allowlist_signs_in_nobody(cast, client, provider):
+    from anke.accounts.actions import update_user
+    from tests.personas import OPERATOR
+
+    client.force_login(cast.sales_a)
+    connect_alice(client, provider)
+    update_user(OPERATOR, cast.sales_a.pk, changes={"ip_allowlist": ["10.20.0.0/16"]})
+    browser = Client(REMOTE_ADDR="203.0.113.7")
+    answer = browser.get(at_provider(provider, start(browser, "login"))
+                         .removeprefix("http://testserver"))
+    assert answer.status_code == 302 and answer.url == reverse("account_login")
+    assert "_auth_user_id" not in browser.session
+    refused = AuditEvent.objects.get(action="auth.ip_refused")
+    assert refused.actor == cast.sales_a and refused.reason == "sign_in"

@@ -10,6 +10,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+from allauth.mfa.recovery_codes.internal.auth import RecoveryCodes
 from django.test import Client
 from django.urls import reverse
 
@@ -18,6 +19,7 @@ from anke.accounts.middleware import SEEN_AT, SIGNED_IN_AT
 from anke.audit.models import AuditEvent
 from tests.accounts.signing_in import (
     KNOWN_SECRET,
+    confirm_with_recovery_code,
     enrol_totp,
     fresh_window,
     post_password,
@@ -108,8 +110,7 @@ def test_re_authenticating_issues_a_new_session_key(cast):
     client = Client()
     sign_in(client, cast.sales_a, secret)
     before = client.cookies["sessionid"].value
-    answer = client.post(reverse("account_reauthenticate"), {"password": PASSWORD})
-    assert answer.status_code == 302
+    confirm_with_recovery_code(client, cast.sales_a)
     after = client.cookies["sessionid"].value
     assert after != before
     assert client.get(reverse("home")).status_code == 200
@@ -196,3 +197,48 @@ def test_guessing_the_second_factor_is_cut_off(cast):
     assert answer.status_code == 200 and TOO_MANY in html(answer)
     assert thief.get(reverse("home")).status_code == 302
     assert AuditEvent.objects.filter(action="auth.mfa_failed").count() == 5
+
+
+def test_an_attacker_cannot_keep_the_owner_out_of_a_known_address(cast, clock):
+    attempt("sales_a", PASSWORD, "10.0.0.5")  # the owner's usual address
+    for n in range(throttle.FREE_FAILURES["account"] + 3):
+        attempt("sales_a", f"guess number {n}", f"203.0.113.{n}")
+    assert TOO_MANY in html(attempt("sales_a", PASSWORD, "198.51.100.9")[1])  # elsewhere: paused
+    assert attempt("sales_a", PASSWORD, "10.0.0.5")[1].status_code == 302  # at home: in
+
+
+def test_one_ipv6_network_counts_as_one_address(cast, clock):
+    for n in range(throttle.FREE_FAILURES["ip"]):
+        attempt(f"user{n}", "a common password", f"2001:db8:1:2::{n + 1:x}")
+    answer = attempt("sales_a", PASSWORD, "2001:db8:1:2:ffff::7")[1]
+    assert TOO_MANY in html(answer)
+    assert attempt("sales_a", PASSWORD, "2001:db8:1:3::1")[1].status_code == 302
+
+
+def test_the_password_alone_does_not_confirm_someone_with_a_second_factor(cast):
+    """A thief with the password and an unlocked session must not add their own passkey,
+    read new recovery codes or pass step-up by typing the password again."""
+    secret = enrol_totp(cast.sales_a)
+    client = Client()
+    sign_in(client, cast.sales_a, secret)
+    answer = client.post(reverse("account_reauthenticate") + "?next=/account/2fa/webauthn/add/",
+                         {"password": PASSWORD})
+    assert answer.status_code == 302
+    assert answer.url == reverse("mfa_reauthenticate") + "?next=/account/2fa/webauthn/add/"
+    records = client.session["account_authentication_methods"]
+    assert not any(r.get("reauthenticated") for r in records)
+    add = client.get(reverse("mfa_add_webauthn"))
+    assert add.status_code == 302 and add.url.startswith(reverse("mfa_reauthenticate"))
+
+
+def test_after_confirming_the_session_stays_on_the_list_and_can_be_ended(cast):
+    secret = enrol_totp(cast.sales_a)
+    laptop, phone = Client(HTTP_USER_AGENT="Laptop/1.0"), Client(HTTP_USER_AGENT="Phone/2.0")
+    sign_in(laptop, cast.sales_a, secret)
+    confirm_with_recovery_code(laptop, cast.sales_a)  # a new session key
+    assert "This session" in html(laptop.get(reverse("usersessions_list")))
+    recovery = RecoveryCodes(cast.sales_a.authenticator_set.get(type="recovery_codes"))
+    sign_in(phone, cast.sales_a, code=recovery.get_unused_codes()[0])
+    phone.post(reverse("usersessions_list"))  # "sign out all other sessions"
+    assert laptop.get(reverse("home")).status_code == 302
+    assert phone.get(reverse("home")).status_code == 200

@@ -96,3 +96,12 @@ def test_a_fresh_confirmation_lasts_a_few_minutes(cast, settings):
     settings.STEP_UP_SECONDS = 60
     again = client.post(customer.get_absolute_url(), {"field_names": ["phone"], "reason": REASON})
     assert again.status_code == 302
+
+
+def test_an_old_session_confirms_before_creating_an_api_token(cast):
+    client = signed_in_long_ago(cast.sales_a)
+    answer = client.post(reverse("tokens"), {"name": "script", "expires_days": 30,
+                                             "scope": "write"})
+    assert answer.status_code == 302 and answer.url.startswith(reverse("mfa_reauthenticate"))
+    assert not cast.sales_a.api_tokens.exists()
+    assert AuditEvent.objects.get(action="token.create").reason == "step_up_required"
