@@ -63,7 +63,9 @@ class Command(BaseCommand):
             call_command("demo", customers=str(count), stdout=self.stdout)
         else:
             print_logins(self.stdout)
-        self.stdout.write(_("Anke is at http://%(bind)s/") % {"bind": bind})
+        # The same server, under the name browsers allow passkeys for (never an IP address).
+        shown = f"localhost:{port}" if host == "127.0.0.1" else bind
+        self.stdout.write(_("Anke is at http://%(bind)s/") % {"bind": shown})
         if check:
             return
         self.stdout.flush()
