@@ -9,6 +9,7 @@ session (typing a valid code is the same proof).
 from allauth.account.internal.flows.login import get_authentication_records, record_authentication
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from django.db import transaction
 
 from anke.access.policy import roles_of
 from anke.encryption.envelope import from_text, key_version_of, open_sealed, seal, to_text
@@ -84,3 +85,25 @@ def seal_secret(text: str) -> str:
 def open_secret(text: str) -> str:
     blob = from_text(text)
     return open_sealed(_secret_key(key_version_of(blob)), blob, SECRET_AAD).decode()
+
+
+SEALED_FIELDS = {"totp": "secret", "recovery_codes": "seed"}
+
+
+def reseal_secrets(target: int) -> int:
+    """Seal every stored second-factor secret under master key ``target`` (rotate-master), so
+    retired master keys hold nothing anyone needs to sign in; returns how many moved."""
+    from allauth.mfa.models import Authenticator
+
+    moved = 0
+    with transaction.atomic():
+        for authenticator in (Authenticator.objects.select_for_update()
+                              .filter(type__in=SEALED_FIELDS).order_by("pk")):
+            field = SEALED_FIELDS[authenticator.type]
+            sealed = authenticator.data.get(field)
+            if not sealed or key_version_of(from_text(sealed)) == target:
+                continue
+            authenticator.data[field] = seal_secret(open_secret(sealed))
+            authenticator.save(update_fields=["data"])
+            moved += 1
+    return moved

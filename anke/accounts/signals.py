@@ -12,11 +12,12 @@ from django.contrib.auth.signals import user_logged_in, user_logged_out, user_lo
 from django.dispatch import receiver
 
 from anke.accounts import history
-from anke.accounts.mfa import record_enrolment
+from anke.accounts.mfa import record_enrolment, reseal_secrets
 from anke.accounts.middleware import SEEN_AT, SIGNED_IN_AT
 from anke.audit.catalogue import Event, Outcome
 from anke.audit.recorder import record
 from anke.core.context import Actor
+from anke.encryption.rotation import master_rotated
 
 
 def _actor(request, user) -> Actor:
@@ -117,3 +118,8 @@ def audit_sso_connected(sender, request, sociallogin, **kwargs):
 def audit_sso_disconnected(sender, request, socialaccount, **kwargs):
     record(Actor.from_request(request), Event.SSO_DISCONNECT, object_type="user",
            object_ids=[socialaccount.user_id], fields=[socialaccount.provider])
+
+
+@receiver(master_rotated)
+def reseal_second_factor_secrets(sender, target, **kwargs):
+    reseal_secrets(target)

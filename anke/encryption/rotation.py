@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from django.db import connection, transaction
 from django.db.models import Count, Q
+from django.dispatch import Signal
 from django.utils import timezone
 
 from anke.access.policy import has_permission
@@ -129,6 +130,7 @@ def rotate_master(actor, *, batch: int = 2000,
                 run.save(update_fields=["done"])
             if progress:
                 progress(run.done, total)
+    master_rotated.send(sender=rotate_master, target=target)
     _retire_unused_master_versions(target)
     with transaction.atomic():
         run.finished_at = timezone.now()
@@ -136,6 +138,11 @@ def rotate_master(actor, *, batch: int = 2000,
         record(actor, Event.KEY_ROTATE_MASTER, object_type="master_key", object_ids=[target],
                reason=f"finished: {run.done} data keys rewrapped")
     return RotationResult(target, run.done, resumed=resumed)
+
+
+# Sent once every data key is under the new master key version, before older versions retire:
+# other secrets sealed under a master key (accounts: second-factor secrets) move over too.
+master_rotated = Signal()
 
 
 def _retire_unused_master_versions(target: int) -> None:

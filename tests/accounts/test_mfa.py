@@ -172,3 +172,4 @@ def test_a_role_can_require_a_passkey_and_an_app_code_is_then_not_enough(cast):
         {"method": "mfa", "type": "webauthn", "at": time.time()})
     session.save()
     assert client.get(reverse("accounts:list")).status_code == 200
+

@@ -3,9 +3,14 @@ writing while a rotation is half done. (tests/encryption/test_rotation_crash.py 
 command with SIGKILL.)"""
 
 import pytest
+from allauth.mfa.models import Authenticator
+from allauth.mfa.recovery_codes.internal.auth import RecoveryCodes
 from django.core.management import CommandError, call_command
+from django.test import Client
+from django.urls import reverse
 from django.utils import timezone
 
+from anke.accounts.mfa import open_secret
 from anke.audit.models import AuditEvent
 from anke.core.context import Actor
 from anke.core.errors import ActionDenied
@@ -13,11 +18,13 @@ from anke.customers.actions import create_contact, update_customer
 from anke.customers.models import ContactPerson, Customer
 from anke.encryption import rotation
 from anke.encryption.blind_index import VERSION_SHIFT, token
+from anke.encryption.envelope import from_text, key_version_of
 from anke.encryption.keyring import INDEX, MASTER, RETIRED, keyring
 from anke.encryption.models import DataKey, KeyRotation
 from anke.encryption.rotation import rotate_data, rotate_master, status
 from anke.encryption.verify import verify_all
 from anke.sales.actions import log_activities
+from tests.accounts.signing_in import enrol_totp, sign_in
 from tests.api.conftest import signed_in
 from tests.conftest import tripwire_off
 from tests.helpers import opened, raw_values, set_raw_value
@@ -178,3 +185,21 @@ def test_re_indexing_touches_only_rows_with_old_tokens(customers, sales_a,
     # Nothing is left under an old index key, so the pass is a query per indexed model.
     with django_assert_max_num_queries(2):
         rotation._reindex_stragglers(OPERATOR, 2)
+
+
+def test_rotating_the_master_key_reseals_second_factor_secrets(cast, private_key_file):
+    secret = enrol_totp(cast.sales_a)
+    codes = RecoveryCodes.activate(cast.sales_a).generate_codes()
+
+    def versions():
+        return sorted(key_version_of(from_text(a.data.get("secret") or a.data["seed"]))
+                      for a in Authenticator.objects.filter(user=cast.sales_a))
+
+    assert versions() == [1, 1]
+    rotate_master(OPERATOR)
+    assert versions() == [2, 2]
+    totp = Authenticator.objects.get(user=cast.sales_a, type="totp")
+    assert open_secret(totp.data["secret"]) == secret
+    client = Client()
+    sign_in(client, cast.sales_a, code=codes[0])
+    assert client.get(reverse("home")).status_code == 200
