@@ -1,9 +1,8 @@
-"""Forms of the sign-in page and of user administration. They only shape input: the rules
+"""Forms of user administration (sign-in forms are allauth's). They only shape input: the rules
 (who may change what, lock-out, successors) live in ``accounts.actions``."""
 
 from django import forms
 from django.contrib.auth import get_user_model
-from django.contrib.auth.forms import AuthenticationForm
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
@@ -12,10 +11,6 @@ from anke.accounts.actions import successor_candidates
 from anke.accounts.models import Department, Region
 from anke.accounts.networks import AllowlistField
 from anke.core.forms import BootstrapFormMixin
-
-
-class LoginForm(BootstrapFormMixin, AuthenticationForm):
-    """Django's login form; the same answer for unknown users and wrong passwords."""
 
 
 class UserChoiceField(forms.ModelChoiceField):
