@@ -14,12 +14,12 @@ for ``--skip-seed`` unless ``--drop``), a child process with that environment:
    ``--customers`` customers spread evenly over the reps through the real bulk action
    (``anke.customers.actions.create_customers``, audited, encrypted); a department-scope sales
    manager heads division 1, whose subtree holds a tenth of the customers;
-2. measures ``GET /customers/`` and ``GET /api/v1/customers/?page_size=N`` (N = 10, 50, 100)
-   with ``django.test.Client`` in-process (every middleware, ``force_login``), all taking turns
-   request by request, as that manager holding 1, 3 and 7 roles (custom roles with department,
-   own and region scopes and mixed field policies: the per-record field-level path), a service
-   agent (all customers, masked) and a sales rep (own customers): p50/p99/mean in ms and the
-   SQL queries per request;
+2. measures ``GET /customers/`` and ``GET /api/v1/customers/?page_size=N`` (N = 10, 50, 100) with
+   ``django.test.Client`` in-process (every middleware; signed in with a second factor,
+   bench/signin.py), all taking turns request by request, as that manager holding 1, 3 and 7 roles
+   (custom roles with department, own and region scopes and mixed field policies: the per-record
+   field-level path), a service agent (all customers, masked) and a sales rep (own customers):
+   p50/p99/mean in ms and the SQL queries per request;
 3. explains the list query of each user (EXPLAIN QUERY PLAN on SQLite, EXPLAIN ANALYZE on
    PostgreSQL) and times it alone.
 
@@ -46,6 +46,7 @@ from bench import db
 from bench.audit import calibrate, environment
 from bench.client import percentile
 from bench.db import BenchError, Target
+from bench.signin import signed_in_client
 
 DEFAULT_CUSTOMERS = {"sqlite": 1_000_000, "postgres": 200_000}
 BUDGET_LIST_P50_MS = 8.0
@@ -424,7 +425,6 @@ def rows_of(kind: str, response) -> int:
 def measure_http(users: dict, requests: int, warmup: int) -> list[dict]:
     """Every user's web list and API pages, all taking turns request by request."""
     from django.db import connection
-    from django.test import Client
     from django.test.utils import CaptureQueriesContext
 
     kinds = [("web", "/customers/", "GET /customers/")] + [
@@ -432,8 +432,7 @@ def measure_http(users: dict, requests: int, warmup: int) -> list[dict]:
         for n in PAGE_SIZES]
     plans = []
     for username, user in users.items():
-        client = Client()
-        client.force_login(user)
+        client = signed_in_client(user)
         for kind, url, path in kinds:
             plans.append({"user": username, "request": kind, "url": url, "path": path,
                           "client": client, "latencies": [], "queries": [], "rows": set(),

@@ -46,6 +46,7 @@ from pathlib import Path
 from bench import db
 from bench.client import percentile
 from bench.db import BenchError, Target
+from bench.signin import signed_in_client
 
 DEFAULT_EVENTS = {"sqlite": 1_000_000, "postgres": 200_000}
 BUDGETS = {"record_p50_ms": {"sqlite": 0.5, "postgres": 1.0}, "seal_per_s": 20_000,
@@ -462,7 +463,6 @@ def measure_export(var_dir: Path, sealed: int) -> dict:
 def measure_list_page(customers: int, seed: int, requests: int) -> dict:
     """GET /customers/ as zhangwei, the trail on and off in turns."""
     from django.contrib.auth import get_user_model
-    from django.test import Client
     from django.urls import reverse
 
     import anke.access.guarded as guarded
@@ -472,8 +472,7 @@ def measure_list_page(customers: int, seed: int, requests: int) -> dict:
     load_demo(customers, seed=seed)
     load_seconds = time.perf_counter() - started
     _say(f"loaded {customers:,} demo customers in {load_seconds:.1f} s")
-    client = Client()
-    client.force_login(get_user_model().objects.get(username="zhangwei"))
+    client = signed_in_client(get_user_model().objects.get(username="zhangwei"))
     url = reverse("customers:list")
     real_record = guarded.record
 
