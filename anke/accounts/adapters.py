@@ -26,6 +26,15 @@ from anke.audit.recorder import record
 from anke.core.context import Actor
 
 
+def _network_allows(request, user) -> bool:
+    """Whether ``user`` may sign in from this address; a refusal is audited."""
+    if allowed_from(user, request.client_ip):
+        return True
+    record(replace(Actor.from_request(request), user=user), Event.IP_REFUSED, object_type="user",
+           object_ids=[user.pk], outcome=Outcome.DENIED, reason="sign_in")
+    return False
+
+
 class AccountAdapter(DefaultAccountAdapter):
     def is_open_for_signup(self, request):
         return False  # administrators create accounts (/users/, `anke createuser`)
@@ -43,12 +52,9 @@ class AccountAdapter(DefaultAccountAdapter):
             # account answers as a wrong password does (Django already audited the failure).
             self.authentication_failed(request, **credentials)
             return None
-        if user is not None and not allowed_from(user, request.client_ip):
+        if user is not None and not _network_allows(request, user):
             # Outside the allowlist the right password answers as a wrong one: whoever is out
             # there learns nothing. The trail says why.
-            record(replace(Actor.from_request(request), user=user), Event.IP_REFUSED,
-                   object_type="user", object_ids=[user.pk], outcome=Outcome.DENIED,
-                   reason="sign_in")
             self.authentication_failed(request, **credentials)
             return None
         if user is not None:
@@ -58,10 +64,7 @@ class AccountAdapter(DefaultAccountAdapter):
     def pre_login(self, request, user, **kwargs):
         # Passkeys and single sign-on do not pass through authenticate(): the allowlist is
         # checked here for every way in.
-        if not allowed_from(user, request.client_ip):
-            record(replace(Actor.from_request(request), user=user), Event.IP_REFUSED,
-                   object_type="user", object_ids=[user.pk], outcome=Outcome.DENIED,
-                   reason="sign_in")
+        if not _network_allows(request, user):
             self.add_message(request, messages.ERROR, message=_(
                 "Your account may not be used from this network."))
             return HttpResponseRedirect(reverse("account_login"))

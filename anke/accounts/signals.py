@@ -2,6 +2,7 @@
 
 import time
 
+from allauth.account.internal.flows.login import get_authentication_records
 from allauth.account.signals import authentication_step_completed
 from allauth.mfa import signals as mfa_signals
 from allauth.socialaccount.signals import social_account_added, social_account_removed
@@ -21,9 +22,14 @@ from anke.encryption.rotation import master_rotated
 
 
 def _actor(request, user) -> Actor:
+    """``user`` at this request, named by how this session signed them in ("password+mfa",
+    "socialaccount", "mfa" for a passkey alone…): the request's user may still be anonymous."""
     base = Actor.from_request(request) if request is not None else Actor.system()
+    methods = dict.fromkeys(r.get("method") for r in (
+        get_authentication_records(request, user) if request is not None else ()))
     return Actor(user=user, ip=base.ip, user_agent=base.user_agent,
-                 request_id=base.request_id, auth_method="password",
+                 request_id=base.request_id,
+                 auth_method="+".join(filter(None, methods))[:20] or "password",
                  session_ref=base.session_ref)
 
 

@@ -84,6 +84,7 @@ def test_sign_in_asks_for_the_code_and_refuses_a_replay(cast):
     code = totp_code(secret)
     assert client.post(reverse("mfa_authenticate"), {"code": code}).status_code == 302
     assert client.get(reverse("home")).status_code == 200
+    assert AuditEvent.objects.get(action="auth.login").auth_method == "password+mfa"
 
     # The same code, seconds later, from another browser that also knows the password.
     thief = Client()

@@ -108,6 +108,8 @@ def test_connect_then_sign_in_with_the_provider(cast, client, provider):
                          .removeprefix("http://testserver"))
     assert answer.status_code == 302
     assert browser.session["_auth_user_id"] == str(cast.sales_a.pk)
+    signed_in = AuditEvent.objects.filter(action="auth.login").latest("at")
+    assert signed_in.actor == cast.sales_a and signed_in.auth_method == "socialaccount"
     # The provider's second factor is not trusted here: Anke's own is still asked for.
     home = browser.get(reverse("home"))
     assert home.status_code == 302 and home.url.startswith(reverse("mfa_activate_totp"))
