@@ -8,7 +8,7 @@ PostgreSQL a trigger refuses it, and everywhere ``anke audit verify`` detects it
 
 from django.conf import settings
 from django.db import connections, models
-from django.db.models import BooleanField, Q
+from django.db.models import BooleanField, Q, Subquery
 from django.db.models.expressions import RawSQL
 from django.utils.translation import gettext_lazy as _
 
@@ -33,10 +33,14 @@ class AuditEventQuerySet(models.QuerySet):
                                   output_field=BooleanField()))
 
     def naming_customer(self, customer_id):
-        """Events naming a customer: found through the index, kept only if their own (sealed)
+        """Events naming a customer: those indexed found through the index (the sealer writes it
+        after sealing), the few not indexed yet by looking at each; kept only if their own
         ``customer_ids`` say so, since the index table is not covered by the seal."""
         indexed = EventCustomer.objects.filter(customer_id=customer_id).values("event_id")
-        return self.filter(id__in=indexed).naming("customer_ids", str(customer_id))
+        indexed_below = SealState.objects.filter(pk=1).values("indexed")
+        return (self.filter(Q(id__in=indexed) | Q(leaf_index__isnull=True)
+                            | Q(leaf_index__gte=Subquery(indexed_below)))
+                .naming("customer_ids", str(customer_id)))
 
 
 class AuditEvent(models.Model):
@@ -92,8 +96,9 @@ class AuditEvent(models.Model):
 
 
 class EventCustomer(models.Model):
-    """Index from a customer to the events naming it; the event's own ``customer_ids`` (sealed)
-    are the truth, and the viewer shows only events whose sealed list names the customer."""
+    """Index from a customer to the sealed events naming it, written by the sealer; the event's
+    own ``customer_ids`` (sealed) are the truth, and the viewer shows only events whose sealed
+    list names the customer."""
 
     event_id = models.BigIntegerField()
     customer_id = models.UUIDField()
@@ -130,11 +135,13 @@ class Checkpoint(SignedStatement):
 
 class SealState(models.Model):
     """The sealer's position (one row): the tree's size and frontier, and how far forwarding
-    to the SIEM got. Locked by each sealing transaction, so two sealers never fork."""
+    to the SIEM and the customer index got. Locked by each sealing transaction, so two sealers
+    never fork."""
 
     size = models.BigIntegerField(default=0)
     frontier = models.JSONField(default=list)  # hex hashes of the perfect subtrees
     forwarded = models.BigIntegerField(default=0)
+    indexed = models.BigIntegerField(default=0)  # events below it are in EventCustomer
 
     def __str__(self) -> str:
         return f"sealed {self.size}"

@@ -8,11 +8,9 @@ import json
 import uuid
 from collections.abc import Iterable
 
-from django.db import connection, transaction
-
 from anke.access.policy import roles_of
 from anke.audit.catalogue import Event, Outcome
-from anke.audit.models import AuditEvent, EventCustomer
+from anke.audit.models import AuditEvent
 from anke.core.context import Actor
 
 
@@ -40,22 +38,6 @@ def _event(actor: Actor, event: Event, object_type: str, object_ids: Iterable, f
     )
 
 
-def _index_customers(events: list[AuditEvent]) -> None:
-    """One multi-row INSERT: the ORM's bulk_create cost ten times the event itself here."""
-    # customer_ids are canonical UUID strings (see _event): SQLite's uuid column holds the hex
-    # digits, PostgreSQL's takes the text as it is; no per-row field conversion.
-    sqlite = connection.vendor == "sqlite"
-    rows = [(event.pk, c.replace("-", "") if sqlite else c)
-            for event in events for c in event.customer_ids]
-    table = connection.ops.quote_name(EventCustomer._meta.db_table)
-    with connection.cursor() as cursor:
-        for start in range(0, len(rows), 500):
-            batch = rows[start:start + 500]
-            cursor.execute(
-                f"INSERT INTO {table} (event_id, customer_id) VALUES "  # noqa: S608 - our table
-                + ",".join(["(%s, %s)"] * len(batch)), [v for row in batch for v in row])
-
-
 def clear_change(before: dict, after: dict) -> str:
     """The detail of a change to configuration (a role, a user's roles, a grant): the fields
     that changed with their old and new values, as JSON. Only for values that are not personal
@@ -73,11 +55,8 @@ def record(actor: Actor, event: Event, *, object_type: str = "", object_ids: Ite
     (never clear personal data)."""
     audit_event = _event(actor, event, object_type, object_ids, fields, outcome, reason,
                          customers, detail)
-    # One transaction for the event and its index rows (one commit when called outside any).
-    with transaction.atomic(savepoint=False):
-        audit_event.save(force_insert=True)
-        if audit_event.customer_ids:
-            _index_customers([audit_event])
+    # The customer index is written by the sealer, off the request path (sealing.py).
+    audit_event.save(force_insert=True)
     return audit_event
 
 
@@ -88,12 +67,9 @@ def record_each(actor: Actor, event: Event, *, object_type: str, object_ids: Ite
     fields = list(fields)
     object_ids = list(object_ids)
     customers = list(customers) if customers is not None else [None] * len(object_ids)
-    with transaction.atomic(savepoint=False):
-        events = AuditEvent.objects.bulk_create(
-            [_event(actor, event, object_type, [oid], fields, Outcome.ALLOWED, "",
-                    [customer] if customer else [], "")
-             for oid, customer in zip(object_ids, customers, strict=True)],
-            batch_size=500,
-        )
-        if any(customers):
-            _index_customers(events)  # SQLite ≥ 3.35 and PostgreSQL return the new ids
+    AuditEvent.objects.bulk_create(
+        [_event(actor, event, object_type, [oid], fields, Outcome.ALLOWED, "",
+                [customer] if customer else [], "")
+         for oid, customer in zip(object_ids, customers, strict=True)],
+        batch_size=500,
+    )

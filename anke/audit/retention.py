@@ -18,7 +18,7 @@ from anke.audit.catalogue import Event
 from anke.audit.models import AuditEvent, Checkpoint, EventCustomer, PrunePoint
 from anke.audit.offline import Frontier, prune_message, signature_valid
 from anke.audit.recorder import record
-from anke.audit.sealing import DOCUMENT_COLUMNS, checkpoint_document, event_leaf, utc_text
+from anke.audit.sealing import checkpoint_document, document_rows, event_leaf, utc_text
 from anke.audit.signing import active_signing_key, trusted_public_keys
 from anke.core.context import Actor
 
@@ -37,9 +37,9 @@ def _frontier_at(start: PrunePoint | None, size: int) -> Frontier:
     """The frontier at ``size``, recomputed from the events themselves."""
     frontier = Frontier(start.size, [bytes.fromhex(h) for h in start.frontier]) \
         if start else Frontier()
-    rows = (AuditEvent.objects.filter(leaf_index__gte=frontier.size, leaf_index__lt=size)
-            .order_by("leaf_index").values_list("leaf_index", *DOCUMENT_COLUMNS)
-            .iterator(chunk_size=5000))
+    rows = document_rows(AuditEvent.objects.filter(leaf_index__gte=frontier.size,
+                                                   leaf_index__lt=size).order_by("leaf_index"),
+                         "leaf_index")
     for seq, *values in rows:
         if seq != frontier.size:
             raise PruneRefused(f"event {frontier.size} is missing")

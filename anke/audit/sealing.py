@@ -4,10 +4,12 @@ One sealing transaction locks the single ``SealState`` row, takes the oldest uns
 gives them the next leaf indexes, stores their leaf hashes and signs a checkpoint of the new tree.
 Two sealers queue on that lock, so the history never forks; an event whose transaction commits
 late is simply sealed in a later batch. Afterwards checkpoints are appended to a file outside the
-database (and syslog), and sealed events are forwarded to a SIEM if configured.
+database (and syslog), sealed events are indexed by the customers they name, and forwarded to a
+SIEM if configured.
 """
 
 import base64
+import contextlib
 import datetime
 import fcntl
 import json
@@ -18,10 +20,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from django.conf import settings
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, connection, connections, transaction
 from django.utils import timezone
 
-from anke.audit.models import AuditEvent, Checkpoint, SealState
+from anke.audit.models import AuditEvent, Checkpoint, EventCustomer, SealState
 from anke.audit.offline import (
     Frontier,
     canonical_json,
@@ -48,19 +50,47 @@ def utc_text(moment: datetime.datetime) -> str:
     return moment.astimezone(datetime.UTC).isoformat(timespec="microseconds")
 
 
+JSON_COLUMNS = ("object_ids", "customer_ids", "fields")
+
+
 def document(seq: int, values: tuple) -> dict:
-    """An event row (``DOCUMENT_COLUMNS`` values) as the JSON its leaf hash covers."""
+    """An event row (``DOCUMENT_COLUMNS`` as the database gives them, see ``document_rows``) as
+    the JSON its leaf hash covers. A value that does not parse stays as stored text, so a row
+    tampered into nonsense is reported as changed rather than stopping the verifier."""
     doc = dict(zip(DOCUMENT_COLUMNS, values, strict=True))
     doc["seq"] = seq
-    doc["at"] = utc_text(doc["at"])
+    at = doc["at"]
+    if isinstance(at, str):  # text the SQLite driver did not parse
+        try:
+            at = datetime.datetime.fromisoformat(at)
+        except ValueError:
+            at = None
+    if isinstance(at, datetime.datetime):
+        # SQLite stores UTC without saying so (unless a value carries its offset).
+        doc["at"] = utc_text(at if at.tzinfo else at.replace(tzinfo=datetime.UTC))
+    for column in JSON_COLUMNS:
+        if isinstance(doc[column], str):  # both backends hand JSON over as text
+            with contextlib.suppress(ValueError):
+                doc[column] = json.loads(doc[column])
     doc["ip"] = None if doc["ip"] is None else str(doc["ip"])
     return doc
 
 
+def document_rows(queryset, *leading: str, chunk_size: int = 5000) -> Iterator[tuple]:
+    """``values_list(*leading, *DOCUMENT_COLUMNS)`` rows as the database driver returns them,
+    streamed. The ORM's per-value converters cost a third of sealing and verifying; ``document``
+    does the three conversions a document needs."""
+    sql, params = queryset.values_list(*leading, *DOCUMENT_COLUMNS).query.sql_with_params()
+    with connections[queryset.db].chunked_cursor() as cursor:
+        cursor.execute(sql, params)
+        while rows := cursor.fetchmany(chunk_size):
+            yield from rows
+
+
 def documents(queryset, chunk_size: int = 5000) -> Iterator[dict]:
     """The documents of the queryset's events, in its order, read ``chunk_size`` rows at a time."""
-    rows = queryset.values_list("leaf_index", *DOCUMENT_COLUMNS).iterator(chunk_size=chunk_size)
-    return (document(row[0], row[1:]) for row in rows)
+    return (document(row[0], row[1:])
+            for row in document_rows(queryset, "leaf_index", chunk_size=chunk_size))
 
 
 def event_leaf(seq: int, values: tuple) -> bytes:
@@ -134,8 +164,8 @@ def _sign(key: SigningKey, size: int, root: bytes) -> Checkpoint:
 def _seal_batch(key: SigningKey, batch: int) -> int:
     with transaction.atomic():
         state = _locked_state()
-        rows = list(AuditEvent.objects.filter(leaf_index__isnull=True).order_by("id")
-                    .values_list(*DOCUMENT_COLUMNS)[:batch])
+        rows = list(document_rows(
+            AuditEvent.objects.filter(leaf_index__isnull=True).order_by("id")[:batch]))
         if not rows:
             return 0  # an idle pass checks nothing and signs nothing
         frontier = _checked_frontier(state)
@@ -152,13 +182,20 @@ def _seal_batch(key: SigningKey, batch: int) -> int:
     return len(rows)
 
 
-def seal_pending(*, batch: int = BATCH) -> SealResult:
-    """Seal every event committed so far, one signed checkpoint per batch, then publish."""
+def seal_new(*, batch: int = BATCH) -> int:
+    """Number, hash and sign every event committed so far, one checkpoint per batch."""
     key = active_signing_key()
     sealed = 0
     while count := _seal_batch(key, batch):
         sealed += count
+    return sealed
+
+
+def seal_pending(*, batch: int = BATCH) -> SealResult:
+    """Seal every event committed so far, publish the checkpoints, index and forward."""
+    sealed = seal_new(batch=batch)
     publish_checkpoints()
+    index_sealed(batch=batch)
     forward_sealed()
     size = SealState.objects.filter(pk=1).values_list("size", flat=True).first() or 0
     return SealResult(sealed, size)
@@ -224,6 +261,37 @@ def publish_checkpoints() -> int:
                 for line in new:
                     logger.info("anke-audit-checkpoint %s", line)
     return len(new)
+
+
+def index_sealed(batch: int = BATCH) -> int:
+    """Index sealed events by the customers they name, for "who accessed this customer"; returns
+    how many events. Done here, after sealing, rather than by ``record()``: a list read names 50
+    customers, and 50 random inserts into a large index cost the request more than its event."""
+    sqlite = connection.vendor == "sqlite"
+    table = connection.ops.quote_name(EventCustomer._meta.db_table)
+    done = 0
+    while True:
+        with transaction.atomic():
+            state = _locked_state()
+            rows = list(AuditEvent.objects.filter(leaf_index__gte=state.indexed)
+                        .order_by("leaf_index").values_list("leaf_index", "id", "customer_ids")
+                        [:batch])
+            if not rows:
+                return done
+            # Canonical UUID text: SQLite's uuid column holds the hex digits, PostgreSQL's takes
+            # it as it is. Sorted, so the index is written page by page, not at random.
+            pairs = sorted((str(c).replace("-", "") if sqlite else str(c), event_id)
+                           for _seq, event_id, customers in rows
+                           if isinstance(customers, list) for c in customers)
+            with connection.cursor() as cursor:
+                for start in range(0, len(pairs), 500):
+                    chunk = pairs[start:start + 500]
+                    cursor.execute(
+                        f"INSERT INTO {table} (customer_id, event_id) VALUES "  # noqa: S608
+                        + ",".join(["(%s, %s)"] * len(chunk)), [v for p in chunk for v in p])
+            state.indexed = rows[-1][0] + 1
+            state.save(update_fields=["indexed"])
+            done += len(rows)
 
 
 def forward_sealed(batch: int = BATCH) -> int:

@@ -26,7 +26,7 @@ from django.utils import timezone
 
 from anke.audit.models import AuditEvent, Checkpoint, PrunePoint
 from anke.audit.offline import Frontier, prune_message, signature_valid
-from anke.audit.sealing import DOCUMENT_COLUMNS, checkpoint_document, event_leaf, utc_text
+from anke.audit.sealing import checkpoint_document, document_rows, event_leaf, utc_text
 from anke.audit.signing import trusted_public_keys
 
 # China's Cybersecurity Law: network logs are kept at least six months; no prune is younger.
@@ -163,8 +163,7 @@ def _hash_range(bounds: tuple[int, int | None]) -> list[tuple[int, int, bytes | 
     rows = AuditEvent.objects.filter(leaf_index__gte=start)
     if end is not None:
         rows = rows.filter(leaf_index__lt=end)
-    rows = (rows.order_by("leaf_index").values_list("leaf_index", "leaf_hash", *DOCUMENT_COLUMNS)
-            .iterator(chunk_size=5000))
+    rows = document_rows(rows.order_by("leaf_index"), "leaf_index", "leaf_hash")
     return [(seq, values[0], None if stored is None else bytes(stored),
              event_leaf(seq, tuple(values))) for seq, stored, *values in rows]
 

@@ -55,6 +55,8 @@ def test_the_documented_roles_append_and_seal_but_cannot_rewrite(roles):
         ("TRUNCATE audit_auditevent", []),
         ("UPDATE audit_eventcustomer SET customer_id = gen_random_uuid()", []),
         ("DELETE FROM audit_eventcustomer", []),
+        ("INSERT INTO audit_eventcustomer (customer_id, event_id) VALUES (gen_random_uuid(), 1)",
+         []),
         ("INSERT INTO audit_checkpoint (size, root, at, origin, key_id, signature) "
          "VALUES (1, '', '', '', '', '')", []),
         ("UPDATE audit_sealstate SET size = 0", []),
@@ -65,6 +67,8 @@ def test_the_documented_roles_append_and_seal_but_cannot_rewrite(roles):
             web.execute(statement, params)
     sealer.execute("UPDATE audit_auditevent SET leaf_index = 0, leaf_hash = %s WHERE id = %s",
                    [b"\0" * 32, event.pk])
+    sealer.execute("INSERT INTO audit_eventcustomer (customer_id, event_id) VALUES (%s, %s)",
+                   [event.customer_ids[0], event.pk])
     for statement in ("UPDATE audit_auditevent SET reason = 'x'",
                       "DELETE FROM audit_auditevent",
                       "DELETE FROM audit_checkpoint"):

@@ -26,6 +26,7 @@ from anke.audit.sealing import (
     checkpoint_document,
     event_leaf,
     forward_sealed,
+    seal_new,
     seal_pending,
 )
 from anke.audit.signing import SigningKeyError, signing_keys, trusted_public_keys
@@ -167,12 +168,21 @@ def test_an_unknown_action_is_refused():
         record(OPERATOR, "customer.peek")  # type: ignore[arg-type]
 
 
-def test_events_name_the_customers_they_touched_and_are_indexed(cast):
+def test_events_name_the_customers_they_touched_and_the_sealer_indexes_them(cast):
     customer = customer_of(cast.sales_a)
     created = AuditEvent.objects.get(action="customer.create")
     assert created.customer_ids == [str(customer.pk)]
+    assert not EventCustomer.objects.exists()  # the request wrote the event alone
+    assert list(AuditEvent.objects.naming_customer(customer.pk)) == [created]  # found anyway
+
+    seal_new()
+    assert list(AuditEvent.objects.naming_customer(customer.pk)) == [created]  # not indexed yet
+    seal_pending()
+
     assert list(EventCustomer.objects.filter(event_id=created.pk)
                 .values_list("customer_id", flat=True)) == [customer.pk]
+    assert SealState.objects.get().indexed == AuditEvent.objects.count()
+    assert list(AuditEvent.objects.naming_customer(customer.pk)) == [created]
 
 
 def test_a_change_keeps_its_values_sealed_under_the_customer_key_and_shredding_keeps_the_trail(
