@@ -13,14 +13,34 @@ from rest_framework.settings import api_settings
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from anke.core.errors import ActionDenied, NotVisible, RateLimited, StaleVersion, StepUpRequired
+from anke.core.pagination import merged_newest
 
 
 class CursorPagination(pagination.CursorPagination):
-    """Stable pages that never count the whole table (fast at millions of rows)."""
+    """Stable pages that never count the whole table (fast at millions of rows).
+
+    A view with ``scope_partitions()`` (the parts of a scope, each with its own index) has its
+    newest-first pages narrowed to the merge of each part's newest rows after the cursor
+    (``core.pagination.merged_newest``) before DRF pages them as usual: the same rows, without
+    the database sorting everything the scope reaches.
+    """
 
     ordering = ("-created_at", "-id")
     page_size_query_param = "page_size"
     max_page_size = 200
+
+    def paginate_queryset(self, queryset, request, view=None):
+        partitions = view.scope_partitions() if hasattr(view, "scope_partitions") else None
+        if partitions and tuple(self.get_ordering(request, queryset, view)) == self.ordering:
+            cursor = self.decode_cursor(request)
+            if cursor is None or not cursor.reverse:  # a "previous" page runs oldest first
+                offset, position = (cursor.offset, cursor.position) if cursor else (0, None)
+                # DRF's own bound for a forward page in descending order (paginate_queryset).
+                bounded = queryset if position is None else queryset.filter(
+                    created_at__lt=position)
+                limit = offset + self.get_page_size(request) + 1
+                queryset = queryset.filter(pk__in=merged_newest(bounded, partitions, limit))
+        return super().paginate_queryset(queryset, request, view)
 
 
 class StrictSerializerMixin:

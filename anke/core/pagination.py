@@ -42,13 +42,13 @@ def keyset_page(queryset, cursor: str | None, size: int, *,
         stamp, pk = position
         queryset = queryset.filter(Q(created_at__lt=stamp) | Q(created_at=stamp, pk__lt=pk))
     if partitions:
-        queryset = queryset.filter(pk__in=_merged_newest(queryset, partitions, size + 1))
+        queryset = queryset.filter(pk__in=merged_newest(queryset, partitions, size + 1))
     rows = list(queryset[: size + 1])
     next_cursor = _encode(rows[size - 1]) if len(rows) > size else None
     return rows[:size], next_cursor
 
 
-def _merged_newest(queryset, partitions: list[dict], limit: int) -> list:
+def merged_newest(queryset, partitions: list[dict], limit: int) -> list:
     """The ids of the ``limit`` newest rows of ``queryset``, found per part and merged in one
     UNION statement (a row in two parts counts once). Django cannot slice the parts of a
     compound query on SQLite, so the statement is assembled from the parts' compiled SQL."""

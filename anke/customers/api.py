@@ -21,7 +21,7 @@ from rest_framework.response import Response
 from anke.access.catalogue import FieldAccess
 from anke.access.guarded import access_object, audit_read
 from anke.access.masking import Withheld, access_levels
-from anke.access.policy import classified_fields
+from anke.access.policy import classified_fields, scope_partitions
 from anke.audit.catalogue import Event
 from anke.core.api import (
     ErrorSerializer,
@@ -426,6 +426,10 @@ class CustomerViewSet(CustomerRecordViewSet):
     prefetch = ("tags",)
     list_event = Event.CUSTOMER_LIST
     view_event = Event.CUSTOMER_VIEW
+
+    def scope_partitions(self):
+        """The parts of the user's scope, for pages merged part by part (CursorPagination)."""
+        return scope_partitions(self.request.user)
 
     @extend_schema(request=CustomerSearchSerializer,
                    responses={200: CustomerSerializer(many=True), 400: ErrorSerializer})

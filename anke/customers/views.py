@@ -25,6 +25,10 @@ from anke.customers.models import ContactPerson, Customer
 
 PAGE_SIZE = 50
 LIST_FIELDS = ["name", "company", "kind", "stage", "city", "owner"]
+# What the list shows, pages by, and decides field access on (owner, department and region
+# place a customer in a role's scope); the other columns, ciphertexts included, stay unread.
+LIST_COLUMNS = ["created_at", "name", "company", "kind", "stage", "city", "owner_id",
+                "department_id", "region_id", "owner__display_name", "owner__username"]
 
 
 @login_required
@@ -37,7 +41,8 @@ def customer_list(request):
         data.pop("q", None)
     form = CustomerFilterForm(data or None, user=request.user)
     actor = Actor.from_request(request)
-    customers = Customer.objects.visible_to(request.user, "view").select_related("owner")
+    customers = (Customer.objects.visible_to(request.user, "view").select_related("owner")
+                 .only(*LIST_COLUMNS))
     if form.is_bound and form.is_valid():
         customers = form.apply(customers, actor)
         cursor = form.cleaned_data.get("cursor")

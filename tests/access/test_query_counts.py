@@ -1,6 +1,7 @@
 """A scoped list costs the same number of queries whatever the page size and however many roles
-the reader holds: the policy reads roles, grants and the department subtree once per request,
-never once per row or per role."""
+the reader holds (but one, when several scopes make the page a merge of their parts): the
+policy reads roles, grants and the department subtree once per request, never once per row or
+per role."""
 
 import pytest
 from django.db import connection
@@ -14,6 +15,7 @@ from tests.api.conftest import signed_in
 from tests.personas import actor
 
 URL = "/api/v1/customers/"
+MERGE = 1  # a scope of several parts pages through their merged ids: one query more
 
 
 @pytest.fixture
@@ -63,7 +65,8 @@ def test_a_department_list_costs_the_same_with_one_role_or_three(cast, departmen
                     scopes={"customer": scope}, field_policies=_customer_fields("edit"))
     one_role = _count(cast.sales_manager, 50)
     _hold(cast, "region_editor", "own_editor")
-    assert _count(cast.sales_manager, 50) == one_role
+    # one more: the page is merged from the scope's parts (the ids first, core.pagination)
+    assert _count(cast.sales_manager, 50) == (one_role[0] + MERGE, 50)
 
 
 def test_roles_that_disagree_on_fields_cost_no_query_per_row(
@@ -80,7 +83,7 @@ def test_roles_that_disagree_on_fields_cost_no_query_per_row(
     one_role = _count(cast.sales_manager, 50)
     _hold(cast, "region_reader", "own_reader")
     three_roles = _count(cast.sales_manager, 50)
-    assert three_roles == one_role
+    assert three_roles == (one_role[0] + MERGE, 50)
     assert _count(cast.sales_manager, 10) == (three_roles[0], 10)
     _hold(cast, "region_reader")
     assert _count(cast.sales_manager, 50) == three_roles

@@ -89,6 +89,11 @@ def test_the_list_page_decrypts_nothing(client_a, sales_a):
         response = client_a.get(reverse("customers:list"))
     assert response.status_code == 200 and "客户4" in response.content.decode()
     assert not [q for q in queries if "encryption_datakey" in q["sql"]]
+    # not even the ciphertexts are read: the page's own columns only
+    page = [q["sql"] for q in queries if 'FROM "customers_customer"' in q["sql"]
+            and '"customers_customer"."name"' in q["sql"]]
+    assert page and not [sql for sql in page if '"customers_customer"."phone"' in sql
+                         or '"customers_customer"."notes"' in sql]
 
 
 def test_an_edit_re_encrypts_only_what_changed(sales_a):
