@@ -14,6 +14,10 @@ from anke.audit.models import AuditEvent
 from anke.core.context import Actor
 
 
+def _canonical_uuid(value) -> str:
+    return str(value if isinstance(value, uuid.UUID) else uuid.UUID(str(value)))
+
+
 def _event(actor: Actor, event: Event, object_type: str, object_ids: Iterable, fields: Iterable,
            outcome: Outcome, reason: str, customers: Iterable, detail: str) -> AuditEvent:
     user = actor.user if getattr(actor.user, "pk", None) else None
@@ -30,7 +34,7 @@ def _event(actor: Actor, event: Event, object_type: str, object_ids: Iterable, f
         action=Event(event).value,
         object_type=object_type,
         object_ids=[str(i) for i in object_ids],
-        customer_ids=sorted({str(uuid.UUID(str(c))) for c in customers}),
+        customer_ids=sorted({_canonical_uuid(c) for c in customers}),
         fields=sorted(fields),
         outcome=Outcome(outcome).value,
         reason=reason[:500],

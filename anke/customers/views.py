@@ -5,6 +5,7 @@ import uuid
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import render
 from django.urls import reverse
+from django.utils.html import format_html_join
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_http_methods
@@ -60,15 +61,21 @@ def customer_list(request):
     })
 
 
-def _list_rows(customers) -> list[tuple]:
-    """The cells of the list, computed once per page: labels and links are looked up per choice
-    and per page rather than per row, which keeps the hot list page within its time budget."""
+ROW_HTML = ('<tr><td><a href="{}">{}</a></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>'
+            "<td>{}</td></tr>")
+
+
+def _list_rows(customers) -> str:
+    """The table's rows, built in one pass per page, every cell escaped by ``format_html``:
+    labels and links are looked up per choice and per page rather than per row, and 350 cells
+    through the template engine cost a fifth of the hottest page of the product."""
     kinds = {value: str(label) for value, label in Customer.Kind.choices}
     stages = {value: str(label) for value, label in Customer.Stage.choices}
     detail = reverse("customers:detail", args=[UUID_PLACEHOLDER]).replace(
         str(UUID_PLACEHOLDER), "{}")
-    return [(detail.format(c.pk), c.name, c.company, kinds.get(c.kind, c.kind),
-             stages.get(c.stage, c.stage), c.city, str(c.owner)) for c in customers]
+    return format_html_join("\n", ROW_HTML, (
+        (detail.format(c.pk), c.name, c.company, kinds.get(c.kind, c.kind),
+         stages.get(c.stage, c.stage), c.city, str(c.owner)) for c in customers))
 
 
 UUID_PLACEHOLDER = uuid.UUID(int=0)
