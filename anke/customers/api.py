@@ -422,8 +422,9 @@ class CustomerViewSet(CustomerRecordViewSet):
     model = Customer
     serializer_class = CustomerSerializer
     filterset_class = CustomerFilter
-    related = ("department", "region")
-    prefetch = ("tags",)
+    # Prefetched, not joined: with a LEFT JOIN on departments, SQLite drives a department
+    # scope's page from the departments and reads every customer of the subtree (60 ms at 1M).
+    prefetch = ("department", "region", "tags")
     list_event = Event.CUSTOMER_LIST
     view_event = Event.CUSTOMER_VIEW
 
