@@ -15,12 +15,15 @@ import fcntl
 import json
 import logging.handlers
 import os
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from django.conf import settings
 from django.db import IntegrityError, connection, connections, transaction
+from django.db.models import TextField
+from django.db.models.functions import Cast
 from django.utils import timezone
 
 from anke.audit.models import AuditEvent, Checkpoint, EventCustomer, SealState
@@ -53,24 +56,28 @@ def utc_text(moment: datetime.datetime) -> str:
 JSON_COLUMNS = ("object_ids", "customer_ids", "fields")
 
 
+def _comparable(value):
+    """Bytes where text belongs (SQLite types nothing) as an object no stored value can be."""
+    return {"blob": bytes(value).hex()} if isinstance(value, (bytes, memoryview)) else value
+
+
 def document(seq: int, values: tuple) -> dict:
     """An event row (``DOCUMENT_COLUMNS`` as the database gives them, see ``document_rows``) as
-    the JSON its leaf hash covers. A value that does not parse stays as stored text, so a row
+    the JSON its leaf hash covers. A value that does not parse stays as stored, so a row
     tampered into nonsense is reported as changed rather than stopping the verifier."""
-    doc = dict(zip(DOCUMENT_COLUMNS, values, strict=True))
+    doc = {column: _comparable(value)
+           for column, value in zip(DOCUMENT_COLUMNS, values, strict=True)}
     doc["seq"] = seq
     at = doc["at"]
-    if isinstance(at, str):  # text the SQLite driver did not parse
-        try:
+    if isinstance(at, str):  # SQLite's text (document_rows keeps its driver from parsing it)
+        with contextlib.suppress(ValueError):
             at = datetime.datetime.fromisoformat(at)
-        except ValueError:
-            at = None
     if isinstance(at, datetime.datetime):
         # SQLite stores UTC without saying so (unless a value carries its offset).
         doc["at"] = utc_text(at if at.tzinfo else at.replace(tzinfo=datetime.UTC))
     for column in JSON_COLUMNS:
         if isinstance(doc[column], str):  # both backends hand JSON over as text
-            with contextlib.suppress(ValueError):
+            with contextlib.suppress(ValueError, RecursionError):
                 doc[column] = json.loads(doc[column])
     doc["ip"] = None if doc["ip"] is None else str(doc["ip"])
     return doc
@@ -79,8 +86,13 @@ def document(seq: int, values: tuple) -> dict:
 def document_rows(queryset, *leading: str, chunk_size: int = 5000) -> Iterator[tuple]:
     """``values_list(*leading, *DOCUMENT_COLUMNS)`` rows as the database driver returns them,
     streamed. The ORM's per-value converters cost a third of sealing and verifying; ``document``
-    does the three conversions a document needs."""
-    sql, params = queryset.values_list(*leading, *DOCUMENT_COLUMNS).query.sql_with_params()
+    does the three conversions a document needs. SQLite's time is read as the text stored: its
+    driver's parser would raise on a value tampered into an impossible date."""
+    columns = list(DOCUMENT_COLUMNS)
+    if connections[queryset.db].vendor == "sqlite":
+        queryset = queryset.annotate(at_as_stored=Cast("at", TextField()))
+        columns[columns.index("at")] = "at_as_stored"
+    sql, params = queryset.values_list(*leading, *columns).query.sql_with_params()
     with connections[queryset.db].chunked_cursor() as cursor:
         cursor.execute(sql, params)
         while rows := cursor.fetchmany(chunk_size):
@@ -192,11 +204,14 @@ def seal_new(*, batch: int = BATCH) -> int:
 
 
 def seal_pending(*, batch: int = BATCH) -> SealResult:
-    """Seal every event committed so far, publish the checkpoints, index and forward."""
+    """Seal every event committed so far, publish the checkpoints, index and forward (whatever
+    became of indexing: the SIEM must not wait on the viewer's index)."""
     sealed = seal_new(batch=batch)
     publish_checkpoints()
-    index_sealed(batch=batch)
-    forward_sealed()
+    try:
+        index_sealed(batch=batch)
+    finally:
+        forward_sealed()
     size = SealState.objects.filter(pk=1).values_list("size", flat=True).first() or 0
     return SealResult(sealed, size)
 
@@ -263,6 +278,15 @@ def publish_checkpoints() -> int:
     return len(new)
 
 
+def _is_canonical_uuid(value) -> bool:
+    """As ``record()`` writes customer ids; anything else (an event inserted by hand) names no
+    customer a search could ask for, and must not stop the index."""
+    try:
+        return isinstance(value, str) and str(uuid.UUID(value)) == value
+    except ValueError:
+        return False
+
+
 def index_sealed(batch: int = BATCH) -> int:
     """Index sealed events by the customers they name, for "who accessed this customer"; returns
     how many events. Done here, after sealing, rather than by ``record()``: a list read names 50
@@ -280,9 +304,10 @@ def index_sealed(batch: int = BATCH) -> int:
                 return done
             # Canonical UUID text: SQLite's uuid column holds the hex digits, PostgreSQL's takes
             # it as it is. Sorted, so the index is written page by page, not at random.
-            pairs = sorted((str(c).replace("-", "") if sqlite else str(c), event_id)
+            pairs = sorted((c.replace("-", "") if sqlite else c, event_id)
                            for _seq, event_id, customers in rows
-                           if isinstance(customers, list) for c in customers)
+                           if isinstance(customers, list) for c in customers
+                           if _is_canonical_uuid(c))
             with connection.cursor() as cursor:
                 for start in range(0, len(pairs), 500):
                     chunk = pairs[start:start + 500]

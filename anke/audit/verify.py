@@ -164,8 +164,22 @@ def _hash_range(bounds: tuple[int, int | None]) -> list[tuple[int, int, bytes | 
     if end is not None:
         rows = rows.filter(leaf_index__lt=end)
     rows = document_rows(rows.order_by("leaf_index"), "leaf_index", "leaf_hash")
-    return [(seq, values[0], None if stored is None else bytes(stored),
-             event_leaf(seq, tuple(values))) for seq, stored, *values in rows]
+    return [(seq, values[0], _stored_hash(stored), _recomputed(seq, tuple(values)))
+            for seq, stored, *values in rows]
+
+
+def _stored_hash(stored) -> bytes | None:
+    if stored is None:
+        return None
+    return bytes(stored) if isinstance(stored, (bytes, memoryview)) else b"not a hash"
+
+
+def _recomputed(seq: int, values: tuple) -> bytes:
+    """The event's leaf hash; a row no hash can be computed of was changed (report, not stop)."""
+    try:
+        return event_leaf(seq, values)
+    except Exception:  # noqa: BLE001 - any row content, however broken, is a finding
+        return b"unhashable"
 
 
 def _leaves(start: int) -> Iterator[tuple[int, int, bytes | None, bytes]]:

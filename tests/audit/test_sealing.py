@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from django.core.management import call_command
-from django.db import connection
+from django.db import DatabaseError, connection
 from django.test.utils import CaptureQueriesContext
 
 from anke.access.guarded import detail_aad
@@ -137,6 +137,61 @@ def test_sealed_events_are_forwarded_once_each_in_order_to_the_siem_file(setting
              .splitlines()]
     assert [line["seq"] for line in lines] == [0, 1, 2, 3, 4]
     assert {line["action"] for line in lines} == {"key.verify"}
+
+
+def test_a_failing_index_never_stops_forwarding_to_the_siem(settings, tmp_path, monkeypatch):
+    settings.AUDIT_FORWARD_FILE = str(tmp_path / "siem.jsonl")
+    events(2)
+
+    def broken(**kwargs):
+        raise DatabaseError("permission denied for table audit_eventcustomer")
+
+    monkeypatch.setattr("anke.audit.sealing.index_sealed", broken)
+    with pytest.raises(DatabaseError):
+        seal_pending()
+    lines = Path(settings.AUDIT_FORWARD_FILE).read_text().splitlines()
+    assert [json.loads(line)["seq"] for line in lines] == [0, 1]
+
+
+def test_an_event_inserted_by_hand_with_no_customer_id_does_not_stop_the_index(cast):
+    customer = customer_of(cast.sales_a)
+    forged = AuditEvent.objects.create(action="customer.view", customer_ids=["x", "1; --"])
+    named = AuditEvent.objects.get(action="customer.create")
+
+    seal_pending()
+
+    assert SealState.objects.get().indexed == AuditEvent.objects.count()
+    assert not EventCustomer.objects.filter(event_id=forged.pk).exists()
+    assert list(AuditEvent.objects.naming_customer(customer.pk)) == [named]
+    assert verify_trail().intact
+
+
+def test_the_upgrade_indexes_from_the_first_sealed_event_the_old_code_left_unindexed(cast):
+    """Events the old code recorded were indexed as written; one recorded by the new code and
+    sealed by a sealer still running the old code has no index row: the index starts there."""
+    from django.apps import apps
+
+    migration = importlib.import_module("anke.audit.migrations.0006_sealer_indexes_customers")
+    old = customer_of(cast.sales_a)
+    seal_pending()  # sealed and indexed: as the old code would have left it
+    new = customer_of(cast.sales_b)
+    seal_new()  # sealed, never indexed
+    state = SealState.objects.get()
+    state.indexed = 0
+    state.save()
+
+    migration.start_where_the_index_stops(apps, None)
+
+    first_unindexed = AuditEvent.objects.get(action="customer.create",
+                                             customer_ids=[str(new.pk)]).leaf_index
+    assert SealState.objects.get().indexed == first_unindexed
+    seal_pending()
+    for customer in (old, new):
+        assert [e.action for e in AuditEvent.objects.naming_customer(customer.pk)] == [
+            "customer.create"]
+    EventCustomer.objects.all().delete()  # and back: the old code reads the index alone
+    migration.index_everything_for_the_old_code(apps, None)
+    assert set(EventCustomer.objects.values_list("customer_id", flat=True)) == {old.pk, new.pk}
 
 
 def test_the_signing_key_file_is_private_and_a_readable_one_is_refused(settings, tmp_path):

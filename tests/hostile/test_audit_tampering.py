@@ -267,3 +267,18 @@ def test_verifying_in_parallel_processes_names_the_same_event(monkeypatch):
     report = verify_trail()
     assert [seq for seq, _message in problems(report)] == [23, 31]
     assert report.sealed == 39
+
+
+@pytest.mark.skipif(connection.vendor != "sqlite", reason="SQLite stores any type in any column")
+@pytest.mark.parametrize("statement", [
+    "UPDATE audit_auditevent SET fields = CAST('[\"phone\"]' AS BLOB) WHERE leaf_index = 3",
+    "UPDATE audit_auditevent SET at = '2024-13-45 10:00:00' WHERE leaf_index = 3",
+    "UPDATE audit_auditevent SET object_ids = '" + "[" * 999 + "]" * 999 + "' "
+    "WHERE leaf_index = 3",
+    "UPDATE audit_auditevent SET leaf_hash = 'text' WHERE leaf_index = 3",
+], ids=["binary JSON", "impossible date", "deep nesting", "hash as text"])
+def test_a_row_tampered_into_nonsense_is_reported_not_a_crash(trail, statement):
+    tamper(statement)
+    report = verify_trail()
+    assert not report.intact
+    assert (3, f"event 3 (id {trail[3]}) was changed after sealing") in problems(report)
