@@ -48,13 +48,21 @@ def keyset_page(queryset, cursor: str | None, size: int, *,
     return rows[:size], next_cursor
 
 
+# The page is read in a second statement: a row deleted or moved out of scope in between would
+# leave it short, and a short page says there is no next one. A few spare ids keep it whole.
+MERGE_SPARE = 10
+
+
 def merged_newest(queryset, partitions: list[dict], limit: int) -> list:
-    """The ids of the ``limit`` newest rows of ``queryset``, found per part and merged in one
-    UNION statement (a row in two parts counts once). Django cannot slice the parts of a
-    compound query on SQLite, so the statement is assembled from the parts' compiled SQL."""
+    """The ids of the ``limit`` newest rows of ``queryset`` (and ``MERGE_SPARE`` more), found per
+    part and merged in one UNION statement (a row in two parts counts once). Django cannot slice
+    the parts of a compound query on SQLite, so the statement is assembled from the parts'
+    compiled SQL."""
+    limit += MERGE_SPARE
     parts, params = [], []
     for lookups in partitions:
-        part = queryset.filter(**lookups).values_list("pk", "created_at")[:limit]
+        part = (queryset.filter(**lookups).order_by("-created_at", "-pk")
+                .values_list("pk", "created_at")[:limit])
         sql, part_params = part.query.sql_with_params()
         parts.append(f"SELECT * FROM ({sql}) AS p{len(parts)}")  # noqa: S608 - compiled
         params.extend(part_params)

@@ -99,3 +99,28 @@ def test_api_pages_merged_from_the_parts_of_a_scope_are_the_same_pages(cast):
     assert [len(page) for page in seen] == [3, 3, 1]
     previous = client.get(body["previous"]).json()  # back, oldest-first underneath
     assert [row["id"] for row in previous["results"]] == seen[1]
+
+
+def test_a_row_gone_between_the_merge_and_the_page_does_not_end_the_paging(cast, monkeypatch):
+    """The merged ids and the page are two statements: a row deleted in between must not leave
+    a short page, which would tell the reader there is no next one."""
+    from anke.core import pagination
+    from anke.customers.actions import delete_customer
+    from tests.personas import actor
+
+    for i in range(6):
+        customer_of(cast.sales_a, name=f"客户{i}")
+    visible = Customer.objects.all()
+    parts = [{"owner_id": cast.sales_a.pk}, {"owner_id": cast.sales_b.pk}]
+    newest = list(visible.order_by("-created_at", "-pk"))
+    merge = pagination.merged_newest
+
+    def merge_then_delete(queryset, partitions, limit):
+        ids = merge(queryset, partitions, limit)
+        delete_customer(actor(cast.sales_a), newest[0].pk, version=newest[0].version)
+        return ids
+
+    monkeypatch.setattr(pagination, "merged_newest", merge_then_delete)
+    page, cursor = keyset_page(visible.filter(owner__in=[cast.sales_a, cast.sales_b]), None, 3,
+                               partitions=parts)
+    assert [c.pk for c in page] == [c.pk for c in newest[1:4]] and cursor is not None
