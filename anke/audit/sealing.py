@@ -88,12 +88,15 @@ def document_rows(queryset, *leading: str, chunk_size: int = 5000) -> Iterator[t
     streamed. The ORM's per-value converters cost a third of sealing and verifying; ``document``
     does the three conversions a document needs. SQLite's time is read as the text stored: its
     driver's parser would raise on a value tampered into an impossible date."""
+    database = connections[queryset.db]
     columns = list(DOCUMENT_COLUMNS)
-    if connections[queryset.db].vendor == "sqlite":
+    if database.vendor == "sqlite":
         queryset = queryset.annotate(at_as_stored=Cast("at", TextField()))
         columns[columns.index("at")] = "at_as_stored"
     sql, params = queryset.values_list(*leading, *columns).query.sql_with_params()
-    with connections[queryset.db].chunked_cursor() as cursor:
+    # As QuerySet.iterator(): no server-side cursor behind a transaction pooler (pgbouncer).
+    streamed = not database.settings_dict.get("DISABLE_SERVER_SIDE_CURSORS")
+    with database.chunked_cursor() if streamed else database.cursor() as cursor:
         cursor.execute(sql, params)
         while rows := cursor.fetchmany(chunk_size):
             yield from rows

@@ -194,6 +194,19 @@ def test_the_upgrade_indexes_from_the_first_sealed_event_the_old_code_left_unind
     assert set(EventCustomer.objects.values_list("customer_id", flat=True)) == {old.pk, new.pk}
 
 
+def test_behind_a_transaction_pooler_the_trail_is_read_without_server_side_cursors(
+        monkeypatch):
+    events(3)
+    seal_pending()
+    monkeypatch.setitem(connection.settings_dict, "DISABLE_SERVER_SIDE_CURSORS", True)
+
+    def refused():
+        raise AssertionError("a server-side cursor behind pgbouncer")
+
+    monkeypatch.setattr(connection, "chunked_cursor", refused)
+    assert verify_trail().intact
+
+
 def test_the_signing_key_file_is_private_and_a_readable_one_is_refused(settings, tmp_path):
     settings.AUDIT_SIGNING_KEY_FILE = str(tmp_path / "keys" / "signing.json")
     key = signing_keys(create=True)[-1]
