@@ -57,7 +57,7 @@ JSON_COLUMNS = ("object_ids", "customer_ids", "fields")
 
 
 def _comparable(value):
-    """Bytes where text belongs (SQLite types nothing) as an object no stored value can be."""
+    """Bytes where text belongs (SQLite types nothing) as an object Django never stores there."""
     return {"blob": bytes(value).hex()} if isinstance(value, (bytes, memoryview)) else value
 
 
@@ -79,7 +79,8 @@ def document(seq: int, values: tuple) -> dict:
         if isinstance(doc[column], str):  # both backends hand JSON over as text
             with contextlib.suppress(ValueError, RecursionError):
                 doc[column] = json.loads(doc[column])
-    doc["ip"] = None if doc["ip"] is None else str(doc["ip"])
+    if doc["ip"] is not None and not isinstance(doc["ip"], dict):
+        doc["ip"] = str(doc["ip"])
     return doc
 
 
@@ -109,7 +110,15 @@ def documents(queryset, chunk_size: int = 5000) -> Iterator[dict]:
 
 
 def event_leaf(seq: int, values: tuple) -> bytes:
-    return leaf_hash(canonical_json(document(seq, values)))
+    doc = document(seq, values)
+    try:
+        return leaf_hash(canonical_json(doc))
+    except (UnicodeEncodeError, RecursionError):
+        # JSON written by hand that parses but cannot be written back (a lone surrogate, nesting
+        # at the limit) is hashed as the text stored, so one such row never stops the sealer.
+        doc.update({column: value for column, value in zip(DOCUMENT_COLUMNS, values, strict=True)
+                    if column in JSON_COLUMNS})
+        return leaf_hash(canonical_json(doc))
 
 
 def checkpoint_document(checkpoint: Checkpoint) -> dict:
@@ -281,6 +290,15 @@ def publish_checkpoints() -> int:
     return len(new)
 
 
+def _customer_list(text) -> list:
+    """The customer ids of an event's stored JSON; none if it is not what ``record()`` wrote."""
+    try:
+        value = json.loads(text)
+    except (TypeError, ValueError, RecursionError):
+        return []
+    return value if isinstance(value, list) else []
+
+
 def _is_canonical_uuid(value) -> bool:
     """As ``record()`` writes customer ids; anything else (an event inserted by hand) names no
     customer a search could ask for, and must not stop the index."""
@@ -300,16 +318,16 @@ def index_sealed(batch: int = BATCH) -> int:
     while True:
         with transaction.atomic():
             state = _locked_state()
-            rows = list(AuditEvent.objects.filter(leaf_index__gte=state.indexed)
-                        .order_by("leaf_index").values_list("leaf_index", "id", "customer_ids")
-                        [:batch])
+            rows = [(seq, event_id, _customer_list(text)) for seq, event_id, text in
+                    AuditEvent.objects.filter(leaf_index__gte=state.indexed)
+                    .annotate(named=Cast("customer_ids", TextField()))
+                    .order_by("leaf_index").values_list("leaf_index", "id", "named")[:batch]]
             if not rows:
                 return done
             # Canonical UUID text: SQLite's uuid column holds the hex digits, PostgreSQL's takes
             # it as it is. Sorted, so the index is written page by page, not at random.
             pairs = sorted((c.replace("-", "") if sqlite else c, event_id)
-                           for _seq, event_id, customers in rows
-                           if isinstance(customers, list) for c in customers
+                           for _seq, event_id, customers in rows for c in customers
                            if _is_canonical_uuid(c))
             with connection.cursor() as cursor:
                 for start in range(0, len(pairs), 500):

@@ -166,6 +166,19 @@ def test_an_event_inserted_by_hand_with_no_customer_id_does_not_stop_the_index(c
     assert verify_trail().intact
 
 
+@pytest.mark.skipif(connection.vendor != "sqlite", reason="PostgreSQL's JSON refuses it")
+def test_a_hand_made_event_whose_json_cannot_be_written_back_is_sealed_as_stored():
+    AuditEvent.objects.create(action="customer.view", fields=["\ud800"],  # a lone surrogate
+                              customer_ids='[' * 200 + ']' * 200)
+    events(1)
+
+    seal_pending()  # neither row stops the sealer nor the index
+
+    state = SealState.objects.get()
+    assert state.size == state.indexed == AuditEvent.objects.count() == 2
+    assert verify_trail().intact
+
+
 def test_the_upgrade_indexes_from_the_first_sealed_event_the_old_code_left_unindexed(cast):
     """Events the old code recorded were indexed as written; one recorded by the new code and
     sealed by a sealer still running the old code has no index row: the index starts there."""
