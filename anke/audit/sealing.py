@@ -116,7 +116,8 @@ def event_leaf(seq: int, values: tuple) -> bytes:
     except (UnicodeEncodeError, RecursionError):
         # JSON written by hand that parses but cannot be written back (a lone surrogate, nesting
         # at the limit) is hashed as the text stored, so one such row never stops the sealer.
-        doc.update({column: value for column, value in zip(DOCUMENT_COLUMNS, values, strict=True)
+        doc.update({column: _comparable(value)
+                    for column, value in zip(DOCUMENT_COLUMNS, values, strict=True)
                     if column in JSON_COLUMNS})
         return leaf_hash(canonical_json(doc))
 
