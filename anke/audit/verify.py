@@ -24,7 +24,7 @@ from django.db import connection, connections
 from django.db.models import Max
 from django.utils import timezone
 
-from anke.audit.models import AuditEvent, Checkpoint, PrunePoint
+from anke.audit.models import AuditEvent, Checkpoint, PrunePoint, SealState
 from anke.audit.offline import Frontier, prune_message, signature_valid
 from anke.audit.sealing import checkpoint_document, document_rows, event_leaf, utc_text
 from anke.audit.signing import trusted_public_keys
@@ -47,6 +47,7 @@ class Report:
     problems: list[Problem] = field(default_factory=list)
     sealed: int = 0
     pending: int = 0
+    unindexed: int = 0  # sealed, not yet in the customer index ("who accessed")
     checkpoints: int = 0
     pruned_below: int = 0
 
@@ -74,6 +75,8 @@ def verify_trail(public_keys: list[str] = (), checkpoint_file: str | None = None
     frontier = _start(report, checkpoints, keys)
     _walk_events(report, frontier, checkpoints)
     report.pending = AuditEvent.objects.filter(leaf_index__isnull=True).count()
+    state = SealState.objects.filter(pk=1).values_list("size", "indexed").first()
+    report.unindexed = max(state[0] - state[1], 0) if state else 0
     _compare_file(report, checkpoints, keys,
                   Path(checkpoint_file or settings.AUDIT_CHECKPOINT_FILE))
     report.problems.sort()

@@ -119,6 +119,12 @@ class Command(BaseCommand):
                             "%(checkpoints)d checkpoints.") % {
             "sealed": report.sealed, "pending": report.pending,
             "checkpoints": report.checkpoints})
+        if report.unindexed:
+            # Not tampering: the viewer still finds them, one by one; a growing number means the
+            # sealer cannot write the index (its database grants, docs/audit.md).
+            self.stdout.write(_(
+                "%(count)d sealed events are not in the customer index yet; if this keeps "
+                "growing, check that the sealer may write it.") % {"count": report.unindexed})
         if report.intact:
             self.stdout.write(_("The audit trail is intact."))
             return
