@@ -178,10 +178,11 @@ def _stored_hash(stored) -> bytes | None:
 
 
 def _recomputed(seq: int, values: tuple) -> bytes:
-    """The event's leaf hash; a row no hash can be computed of was changed (report, not stop)."""
+    """The event's leaf hash; a row whose content no hash can be computed of was changed
+    (reported, not a stop). Any other error is a fault of the verifier and stops it."""
     try:
         return event_leaf(seq, values)
-    except Exception:  # noqa: BLE001 - any row content, however broken, is a finding
+    except (TypeError, ValueError, RecursionError):
         return b"unhashable"
 
 
