@@ -170,7 +170,7 @@ def test_an_event_inserted_by_hand_with_no_customer_id_does_not_stop_the_index(c
 @pytest.mark.skipif(connection.vendor != "sqlite", reason="PostgreSQL's JSON refuses it")
 def test_a_hand_made_event_whose_json_cannot_be_written_back_is_sealed_as_stored():
     AuditEvent.objects.create(action="customer.view", fields=["\ud800"],  # a lone surrogate
-                              customer_ids='[' * 200 + ']' * 200)
+                              customer_ids={"not": "a list"})
     events(1)
 
     seal_pending()  # neither row stops the sealer nor the index
