@@ -18,7 +18,7 @@ from pathlib import Path
 from django.db.models import Max, Min
 
 from anke.audit import offline
-from anke.audit.models import AuditEvent, Checkpoint, PrunePoint
+from anke.audit.models import AuditEvent, Checkpoint, Leaf, PrunePoint
 from anke.audit.offline import Frontier, ProofUnavailable, Tree, canonical_json
 from anke.audit.sealing import checkpoint_document, documents
 from anke.audit.signing import trusted_public_keys
@@ -58,21 +58,20 @@ def kept_tree(size: int) -> Tree:
     start = prune.size if prune else 0
     known = Frontier(prune.size, [bytes.fromhex(h) for h in prune.frontier]).nodes() \
         if prune else {}
-    leaves = [bytes(h) for h in AuditEvent.objects.filter(
-        leaf_index__gte=start, leaf_index__lt=size).order_by("leaf_index")
-        .values_list("leaf_hash", flat=True).iterator(chunk_size=10000)]
+    leaves = [bytes(h) for h in Leaf.objects.filter(seq__gte=start, seq__lt=size)
+              .order_by("seq").values_list("hash", flat=True).iterator(chunk_size=10000)]
     if len(leaves) != size - start:
         raise BundleError("sealed events are missing: run `anke audit verify`")
     return Tree(leaves, start, known)
 
 
 def _range(start: int, size: int, since, until) -> tuple[int, int]:
-    sealed = AuditEvent.objects.filter(leaf_index__gte=start, leaf_index__lt=size)
+    sealed = AuditEvent.objects.filter(leaf__seq__gte=start, leaf__seq__lt=size)
     if since:
         sealed = sealed.filter(at__gte=since)
     if until:
         sealed = sealed.filter(at__lt=until)
-    bounds = sealed.aggregate(a=Min("leaf_index"), b=Max("leaf_index"))
+    bounds = sealed.aggregate(a=Min("leaf__seq"), b=Max("leaf__seq"))
     if bounds["a"] is None:
         raise BundleError("no sealed events in that period")
     return bounds["a"], bounds["b"] + 1
@@ -101,8 +100,8 @@ def export_bundle(out: Path, *, since: datetime.datetime | None = None,
     proof: dict = {"checkpoint_size": size}
     if customer is None:
         a, b = _range(tree.first, size, since, until)
-        docs = documents(AuditEvent.objects.filter(leaf_index__gte=a, leaf_index__lt=b)
-                         .order_by("leaf_index"))
+        docs = documents(AuditEvent.objects.filter(leaf__seq__gte=a, leaf__seq__lt=b)
+                         .order_by("leaf__seq"))
         proof["range"] = [a, b]
         proof["nodes"] = [[lo, hi, h.hex()] for lo, hi, h in tree.range_nodes(size, a, b)]
     else:
@@ -114,8 +113,8 @@ def export_bundle(out: Path, *, since: datetime.datetime | None = None,
                     h.hex() for h in tree.inclusion_path(doc["seq"], size)]
                 yield doc
 
-        docs = with_proofs(documents(AuditEvent.objects.filter(leaf_index__lt=size)
-                                     .naming_customer(customer).order_by("leaf_index")))
+        docs = with_proofs(documents(AuditEvent.objects.filter(leaf__seq__lt=size)
+                                     .naming_customer(customer).order_by("leaf__seq")))
     if prove_from is not None:
         old_size = int(prove_from["size"])
         try:

@@ -1,9 +1,12 @@
 """The audit trail: who did what to which records, from where, and whether it was allowed.
 
-Events are appended by ``record()`` in the transaction of what they record. The sealer later
-gives each one a gap-free leaf index in sealing order, its leaf hash, and signs checkpoints over
-the Merkle tree of all sealed events (docs/audit.md). Sealed rows never change again: on
-PostgreSQL a trigger refuses it, and everywhere ``anke audit verify`` detects it.
+Events are appended by ``record()`` in the transaction of what they record; a database trigger
+queues each for sealing in that same transaction. The sealer later gives each one a gap-free
+sequence number in sealing order and its leaf hash (a ``Leaf`` row), and signs checkpoints over
+the Merkle tree of all sealed events (docs/audit.md). Event rows never change: on PostgreSQL
+triggers refuse it, and everywhere ``anke audit verify`` detects it. Sealing only inserts into
+two narrow tables rather than rewriting wide, many-indexed event rows, which is what lets it
+keep up with a busy PostgreSQL.
 """
 
 from django.conf import settings
@@ -38,9 +41,13 @@ class AuditEventQuerySet(models.QuerySet):
         ``customer_ids`` say so, since the index table is not covered by the seal."""
         indexed = EventCustomer.objects.filter(customer_id=customer_id).values("event_id")
         indexed_below = SealState.objects.filter(pk=1).values("indexed")
-        return (self.filter(Q(id__in=indexed) | Q(leaf_index__isnull=True)
-                            | Q(leaf_index__gte=Subquery(indexed_below)))
+        not_indexed = Leaf.objects.filter(seq__gte=Subquery(indexed_below)).values("event_id")
+        unsealed = UnsealedEvent.objects.values("event_id")
+        return (self.filter(Q(id__in=indexed) | Q(id__in=not_indexed) | Q(id__in=unsealed))
                 .naming("customer_ids", str(customer_id)))
+
+    def sealed(self):
+        return self.filter(leaf__isnull=False)
 
 
 class AuditEvent(models.Model):
@@ -74,8 +81,6 @@ class AuditEvent(models.Model):
     # Values that must be kept (a change's before and after) sealed under the customer's data
     # key: the hash covers the ciphertext, so crypto-shredding leaves the trail verifiable.
     detail = models.TextField(_("detail"), blank=True)
-    leaf_index = models.BigIntegerField(_("sequence number"), null=True, blank=True, unique=True)
-    leaf_hash = models.BinaryField(null=True, blank=True)
 
     objects = AuditEventQuerySet.as_manager()
 
@@ -83,16 +88,48 @@ class AuditEvent(models.Model):
         ordering = ["id"]
         verbose_name = _("audit event")
         verbose_name_plural = _("audit events")
-        indexes = [
-            models.Index(fields=["actor", "at"]),
-            models.Index(fields=["id"], condition=Q(leaf_index__isnull=True),
-                         name="audit_event_unsealed"),
-        ]
-        constraints = [models.CheckConstraint(condition=Q(leaf_index__gte=0),
-                                              name="audit_event_sequence_not_negative")]
+        indexes = [models.Index(fields=["actor", "at"])]
 
     def __str__(self) -> str:
         return f"{self.at:%Y-%m-%d %H:%M:%S} {self.actor_username} {self.action} {self.outcome}"
+
+    @property
+    def seq(self) -> int | None:
+        """The sequence number the sealer gave the event; None while it waits to be sealed.
+        Pages showing it read the leaf with ``select_related("leaf")``."""
+        try:
+            return self.leaf.seq
+        except Leaf.DoesNotExist:
+            return None
+
+
+class Leaf(models.Model):
+    """A sealed event's place in the tree: its sequence number and leaf hash. Written once by
+    the sealer; the hash is recomputed by ``anke audit verify`` and must match."""
+
+    seq = models.BigIntegerField(_("sequence number"), primary_key=True)
+    # DO_NOTHING and no constraint: an event deleted behind Anke's back must leave its leaf
+    # behind as evidence, and the trail is never deleted through the ORM's cascade.
+    event = models.OneToOneField(AuditEvent, on_delete=models.DO_NOTHING, db_constraint=False,
+                                 related_name="leaf")
+    hash = models.BinaryField()
+
+    class Meta:
+        constraints = [models.CheckConstraint(condition=Q(seq__gte=0),
+                                              name="audit_leaf_seq_not_negative")]
+
+    def __str__(self) -> str:
+        return f"{self.seq} → {self.event_id}"
+
+
+class UnsealedEvent(models.Model):
+    """The queue of events waiting to be sealed, filled by a trigger on the event table in the
+    inserting transaction (so no writer can forget it) and emptied by the sealer."""
+
+    event_id = models.BigIntegerField(primary_key=True)
+
+    def __str__(self) -> str:
+        return str(self.event_id)
 
 
 class EventCustomer(models.Model):

@@ -15,7 +15,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from anke.audit.catalogue import Event
-from anke.audit.models import AuditEvent, Checkpoint, EventCustomer, PrunePoint
+from anke.audit.models import AuditEvent, Checkpoint, EventCustomer, Leaf, PrunePoint
 from anke.audit.offline import Frontier, prune_message, signature_valid
 from anke.audit.recorder import record
 from anke.audit.sealing import checkpoint_document, document_rows, event_leaf, utc_text
@@ -37,9 +37,9 @@ def _frontier_at(start: PrunePoint | None, size: int) -> Frontier:
     """The frontier at ``size``, recomputed from the events themselves."""
     frontier = Frontier(start.size, [bytes.fromhex(h) for h in start.frontier]) \
         if start else Frontier()
-    rows = document_rows(AuditEvent.objects.filter(leaf_index__gte=frontier.size,
-                                                   leaf_index__lt=size).order_by("leaf_index"),
-                         "leaf_index")
+    rows = document_rows(AuditEvent.objects.filter(leaf__seq__gte=frontier.size,
+                                                   leaf__seq__lt=size).order_by("leaf__seq"),
+                         "leaf__seq")
     for seq, *values in rows:
         if seq != frontier.size:
             raise PruneRefused(f"event {frontier.size} is missing")
@@ -71,7 +71,7 @@ def prune(actor: Actor, *, now: datetime.datetime | None = None,
     if frontier.root() != bytes(epoch_end.root):
         raise PruneRefused(f"events below {epoch_end.size} do not match their signed root; "
                            f"run `anke audit verify`")
-    doomed = AuditEvent.objects.filter(leaf_index__lt=epoch_end.size)
+    doomed = AuditEvent.objects.filter(leaf__seq__lt=epoch_end.size)
     if dry_run:
         return PruneResult(doomed.count(), epoch_end.size)
     key = active_signing_key()
@@ -83,6 +83,7 @@ def prune(actor: Actor, *, now: datetime.datetime | None = None,
                 cursor.execute("SET LOCAL anke.audit_prune = 'on'")
         EventCustomer.objects.filter(event_id__in=doomed.values("id")).delete()
         pruned, _per_model = doomed.delete()
+        Leaf.objects.filter(seq__lt=epoch_end.size).delete()
         PrunePoint.objects.create(
             size=epoch_end.size, frontier=[h.hex() for h in frontier.hashes], at=at,
             origin=origin, key_id=key.key_id,

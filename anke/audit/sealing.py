@@ -1,7 +1,8 @@
 """The sealer: gap-free leaf indexes in sealing order, the Merkle tree, signed checkpoints.
 
-One sealing transaction locks the single ``SealState`` row, takes the oldest unsealed events,
-gives them the next leaf indexes, stores their leaf hashes and signs a checkpoint of the new tree.
+One sealing transaction locks the single ``SealState`` row, takes the oldest events of the queue
+of unsealed ones, gives them the next sequence numbers, stores their leaf hashes (``Leaf`` rows),
+takes them off the queue and signs a checkpoint of the new tree.
 Two sealers queue on that lock, so the history never forks; an event whose transaction commits
 late is simply sealed in a later batch. Afterwards checkpoints are appended to a file outside the
 database (and syslog), sealed events are indexed by the customers they name, and forwarded to a
@@ -22,11 +23,11 @@ from pathlib import Path
 
 from django.conf import settings
 from django.db import IntegrityError, connection, connections, transaction
-from django.db.models import TextField
+from django.db.models import Exists, OuterRef, TextField
 from django.db.models.functions import Cast
 from django.utils import timezone
 
-from anke.audit.models import AuditEvent, Checkpoint, EventCustomer, SealState
+from anke.audit.models import AuditEvent, Checkpoint, EventCustomer, Leaf, SealState, UnsealedEvent
 from anke.audit.offline import (
     Frontier,
     canonical_json,
@@ -106,7 +107,7 @@ def document_rows(queryset, *leading: str, chunk_size: int = 5000) -> Iterator[t
 def documents(queryset, chunk_size: int = 5000) -> Iterator[dict]:
     """The documents of the queryset's events, in its order, read ``chunk_size`` rows at a time."""
     return (document(row[0], row[1:])
-            for row in document_rows(queryset, "leaf_index", chunk_size=chunk_size))
+            for row in document_rows(queryset, "leaf__seq", chunk_size=chunk_size))
 
 
 def event_leaf(seq: int, values: tuple) -> bytes:
@@ -160,22 +161,27 @@ def _checked_frontier(state: SealState) -> Frontier:
     return frontier
 
 
-def _assign(rows: list[tuple[int, int, bytes]]) -> None:
-    """Set leaf index and hash of many events in one statement."""
-    table = connection.ops.quote_name(AuditEvent._meta.db_table)
-    if connection.vendor == "postgresql":
-        # Three array parameters instead of thousands of placeholders to parse.
-        sql = (f"UPDATE {table} AS e SET leaf_index = v.seq, leaf_hash = v.hash "  # noqa: S608
-               f"FROM unnest(%s::bigint[], %s::bigint[], %s::bytea[]) AS v(id, seq, hash) "
-               f"WHERE e.id = v.id")
-        params = [list(column) for column in zip(*rows, strict=True)]
-    else:
-        values = ",".join(["(%s,%s,%s)"] * len(rows))
-        sql = (f"UPDATE {table} SET leaf_index = v.column2, leaf_hash = v.column3 "  # noqa: S608
-               f"FROM (VALUES {values}) AS v WHERE {table}.id = v.column1")
-        params = [p for row in rows for p in row]
+def _append_leaves(rows: list[tuple[int, int, bytes]]) -> None:
+    """Store the (sequence number, event id, leaf hash) of many events and take them off the
+    queue, in two statements. Only the ids sealed leave the queue: an event that committed late
+    with a lower id is still there for the next batch."""
+    leaves = connection.ops.quote_name(Leaf._meta.db_table)
+    queue = connection.ops.quote_name(UnsealedEvent._meta.db_table)
+    seqs, ids, hashes = (list(column) for column in zip(*rows, strict=True))
     with connection.cursor() as cursor:
-        cursor.execute(sql, params)
+        if connection.vendor == "postgresql":
+            # Arrays instead of thousands of placeholders to parse.
+            cursor.execute(f"INSERT INTO {leaves} (seq, event_id, hash) "  # noqa: S608
+                           f"SELECT * FROM unnest(%s::bigint[], %s::bigint[], %s::bytea[])",
+                           [seqs, ids, hashes])
+            cursor.execute(f"DELETE FROM {queue} WHERE event_id = ANY(%s)",  # noqa: S608
+                           [ids])
+        else:
+            cursor.execute(f"INSERT INTO {leaves} (seq, event_id, hash) VALUES "  # noqa: S608
+                           + ",".join(["(%s,%s,%s)"] * len(rows)),
+                           [value for row in rows for value in row])
+            cursor.execute(f"DELETE FROM {queue} WHERE event_id IN "  # noqa: S608
+                           f"({','.join(['%s'] * len(ids))})", ids)
 
 
 def _sign(key: SigningKey, size: int, root: bytes) -> Checkpoint:
@@ -190,26 +196,38 @@ def _seal_batch(key: SigningKey, batch: int) -> int:
     with transaction.atomic():
         state = _locked_state()
         rows = list(document_rows(
-            AuditEvent.objects.filter(leaf_index__isnull=True).order_by("id")[:batch]))
+            AuditEvent.objects.filter(id__in=UnsealedEvent.objects.values("event_id"),
+                                      leaf__isnull=True).order_by("id")[:batch]))
         if not rows:
             return 0  # an idle pass checks nothing and signs nothing
         frontier = _checked_frontier(state)
-        assigned = []
+        sealed = []
         for values in rows:
             seq = frontier.size
             leaf = event_leaf(seq, values)
             frontier.append(leaf)
-            assigned.append((values[0], seq, leaf))
-        _assign(assigned)
+            sealed.append((seq, values[0], leaf))
+        _append_leaves(sealed)
         state.size, state.frontier = frontier.size, [h.hex() for h in frontier.hashes]
         state.save(update_fields=["size", "frontier"])
         _sign(key, frontier.size, frontier.root())
     return len(rows)
 
 
+def _drop_stale_queue_entries() -> int:
+    """Queue entries of events already sealed or not there (written by hand: a trigger queues
+    an event in its own transaction, and the sealer unqueues it in the sealing one)."""
+    stale = UnsealedEvent.objects.filter(
+        Exists(Leaf.objects.filter(event_id=OuterRef("event_id")))
+        | ~Exists(AuditEvent.objects.filter(id=OuterRef("event_id"))))
+    deleted, _per_model = stale.delete()
+    return deleted
+
+
 def seal_new(*, batch: int = BATCH) -> int:
     """Number, hash and sign every event committed so far, one checkpoint per batch."""
     key = active_signing_key()
+    _drop_stale_queue_entries()
     sealed = 0
     while count := _seal_batch(key, batch):
         sealed += count
@@ -320,9 +338,9 @@ def index_sealed(batch: int = BATCH) -> int:
         with transaction.atomic():
             state = _locked_state()
             rows = [(seq, event_id, _customer_list(text)) for seq, event_id, text in
-                    AuditEvent.objects.filter(leaf_index__gte=state.indexed)
-                    .annotate(named=Cast("customer_ids", TextField()))
-                    .order_by("leaf_index").values_list("leaf_index", "id", "named")[:batch]]
+                    Leaf.objects.filter(seq__gte=state.indexed)
+                    .annotate(named=Cast("event__customer_ids", TextField()))
+                    .order_by("seq").values_list("seq", "event_id", "named")[:batch]]
             if not rows:
                 return done
             # Canonical UUID text: SQLite's uuid column holds the hex digits, PostgreSQL's takes
@@ -351,8 +369,8 @@ def forward_sealed(batch: int = BATCH) -> int:
     while True:
         with transaction.atomic():
             state = _locked_state()
-            docs = list(documents(AuditEvent.objects.filter(leaf_index__gte=state.forwarded)
-                                  .order_by("leaf_index")[:batch]))
+            docs = list(documents(AuditEvent.objects.filter(leaf__seq__gte=state.forwarded)
+                                  .order_by("leaf__seq")[:batch]))
             if not docs:
                 return sent
             lines = [canonical_json(doc).decode() for doc in docs]

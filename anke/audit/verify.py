@@ -21,10 +21,10 @@ from pathlib import Path
 
 from django.conf import settings
 from django.db import connection, connections
-from django.db.models import Max
+from django.db.models import Exists, Max, OuterRef
 from django.utils import timezone
 
-from anke.audit.models import AuditEvent, Checkpoint, PrunePoint, SealState
+from anke.audit.models import AuditEvent, Checkpoint, Leaf, PrunePoint, SealState, UnsealedEvent
 from anke.audit.offline import Frontier, prune_message, signature_valid
 from anke.audit.sealing import checkpoint_document, document_rows, event_leaf, utc_text
 from anke.audit.signing import trusted_public_keys
@@ -74,7 +74,7 @@ def verify_trail(public_keys: list[str] = (), checkpoint_file: str | None = None
         previous = checkpoint.size
     frontier = _start(report, checkpoints, keys)
     _walk_events(report, frontier, checkpoints)
-    report.pending = AuditEvent.objects.filter(leaf_index__isnull=True).count()
+    _count_unsealed(report)
     state = SealState.objects.filter(pk=1).values_list("size", "indexed").first()
     report.unindexed = max(state[0] - state[1], 0) if state else 0
     _compare_file(report, checkpoints, keys,
@@ -101,10 +101,24 @@ def _start(report: Report, checkpoints: list[Checkpoint], keys: dict[str, bytes]
         report.problems.append(Problem(0, (
             f"the retention prune point at size {prune.size} is not one Anke signed after "
             f"the retention period: events below it may have been deleted")))
-    stray = AuditEvent.objects.filter(leaf_index__lt=prune.size).count()
+    stray = AuditEvent.objects.filter(leaf__seq__lt=prune.size).count()
     if stray:
         report.problems.append(Problem(0, f"{stray} events below the prune point {prune.size}"))
     return frontier
+
+
+def _count_unsealed(report: Report) -> None:
+    """Events waiting for the sealer, and events that would wait forever: neither sealed nor
+    queued (their queue entry deleted, or inserted with the trigger off) are hidden from the
+    seal and reported."""
+    unsealed = AuditEvent.objects.filter(leaf__isnull=True)
+    queued = UnsealedEvent.objects.filter(event_id=OuterRef("id"))
+    report.pending = unsealed.filter(Exists(queued)).count()
+    hidden = list(unsealed.filter(~Exists(queued)).order_by("id").values_list("id", flat=True)[:6])
+    if hidden:
+        named = ", ".join(map(str, hidden[:5])) + (", …" if len(hidden) > 5 else "")
+        report.problems.append(Problem(report.pruned_below + report.sealed, (
+            f"events neither sealed nor queued for sealing (ids {named}): they escape the seal")))
 
 
 def _apart(earlier: str, later: str, at_least: datetime.timedelta) -> bool:
@@ -163,10 +177,10 @@ def _walk_events(report: Report, frontier: Frontier, checkpoints: list[Checkpoin
 def _hash_range(bounds: tuple[int, int | None]) -> list[tuple[int, int, bytes | None, bytes]]:
     """(sequence number, id, stored hash, recomputed hash) of the sealed events in a range."""
     start, end = bounds
-    rows = AuditEvent.objects.filter(leaf_index__gte=start)
+    rows = AuditEvent.objects.filter(leaf__seq__gte=start)
     if end is not None:
-        rows = rows.filter(leaf_index__lt=end)
-    rows = document_rows(rows.order_by("leaf_index"), "leaf_index", "leaf_hash")
+        rows = rows.filter(leaf__seq__lt=end)
+    rows = document_rows(rows.order_by("leaf__seq"), "leaf__seq", "leaf__hash")
     return [(seq, values[0], _stored_hash(stored), _recomputed(seq, tuple(values)))
             for seq, stored, *values in rows]
 
@@ -190,7 +204,7 @@ def _leaves(start: int) -> Iterator[tuple[int, int, bytes | None, bytes]]:
     """Every sealed event from ``start`` on, in order, with its hashes. Recomputing the hashes
     is the cost of verifying, so a large trail is split among one process per core (each with
     its own connection); a trail inside an open transaction is read here, where it is visible."""
-    end = AuditEvent.objects.aggregate(last=Max("leaf_index"))["last"]
+    end = Leaf.objects.aggregate(last=Max("seq"))["last"]
     workers = os.cpu_count() or 1
     in_memory = connection.vendor == "sqlite" and connection.is_in_memory_db()
     # A fork copies locks held by other threads (a server's, a browser driver's) into a child

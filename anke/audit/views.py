@@ -40,7 +40,7 @@ CUSTOMER_PLACEHOLDER = uuid.UUID(int=0)
 
 def _page(queryset, cursor: int | None):
     """Newest first by id (the insertion order, on the primary key), ``PAGE_SIZE`` at a time."""
-    queryset = queryset.order_by("-id")
+    queryset = queryset.order_by("-id").select_related("leaf")
     if cursor:
         queryset = queryset.filter(id__lt=cursor)
     rows = list(queryset[: PAGE_SIZE + 1])

@@ -83,9 +83,9 @@ def test_concurrent_writers_and_two_sealers_never_fork_the_history(database_url,
     facts = manage(env, "shell", "--no-imports", "-c", (
         "from anke.audit.models import AuditEvent, Checkpoint\n"
         "seqs = sorted(AuditEvent.objects.filter(object_type='writer')"
-        ".values_list('leaf_index', flat=True))\n"
-        "allseqs = sorted(AuditEvent.objects.exclude(leaf_index=None)"
-        ".values_list('leaf_index', flat=True))\n"
+        ".values_list('leaf__seq', flat=True))\n"
+        "allseqs = sorted(AuditEvent.objects.exclude(leaf=None)"
+        ".values_list('leaf__seq', flat=True))\n"
         "print(len(seqs), None in seqs, allseqs == list(range(len(allseqs))), "
         "Checkpoint.objects.count())\n"))
     count, unsealed, gap_free, checkpoints = facts.stdout.split()

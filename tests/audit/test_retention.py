@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from anke.audit.bundle import BundleError, export_bundle
 from anke.audit.catalogue import Event
-from anke.audit.models import AuditEvent, Checkpoint, EventCustomer, PrunePoint
+from anke.audit.models import AuditEvent, Checkpoint, EventCustomer, Leaf, PrunePoint
 from anke.audit.recorder import record
 from anke.audit.retention import PruneRefused, prune
 from anke.audit.sealing import seal_pending
@@ -55,7 +55,8 @@ def test_old_epochs_go_whole_and_later_checkpoints_still_verify(tmp_path, cast, 
     seal_pending()
     result = prune(OPERATOR, now=later(1))
     assert (result.pruned, result.below) == (first_epoch + 3, first_epoch + 3)
-    assert not AuditEvent.objects.filter(leaf_index__lt=result.below).exists()
+    assert not AuditEvent.objects.filter(leaf__seq__lt=result.below).exists()
+    assert not Leaf.objects.filter(seq__lt=result.below).exists()
     assert not EventCustomer.objects.exists()
     assert PrunePoint.objects.get().size == result.below
     assert AuditEvent.objects.filter(action="audit.prune").count() == 1
@@ -79,8 +80,8 @@ def test_pruning_splits_at_the_newest_checkpoint_older_than_the_cutoff():
     # The cutoff falls just before the second checkpoint was signed: only the first epoch goes.
     now = second + datetime.timedelta(days=django_settings.AUDIT_RETENTION_DAYS, microseconds=-1)
     assert prune(OPERATOR, now=now).below == 2
-    assert list(AuditEvent.objects.filter(leaf_index__isnull=False)
-                .values_list("leaf_index", flat=True)) == [2, 3]
+    assert list(Leaf.objects.order_by("seq").values_list("seq", flat=True)) == [2, 3]
+    assert AuditEvent.objects.sealed().count() == 2
 
 
 def test_a_consistency_proof_cannot_reach_into_pruned_history(tmp_path):
@@ -98,10 +99,11 @@ def test_a_consistency_proof_cannot_reach_into_pruned_history(tmp_path):
 def test_tampered_events_are_never_pruned_away():
     events(4)
     seal_pending()
-    tamper("UPDATE audit_auditevent SET reason = 'hidden' WHERE leaf_index = 1")
+    tamper("UPDATE audit_auditevent SET reason = 'hidden' "
+           "WHERE id = (SELECT event_id FROM audit_leaf WHERE seq = 1)")
     with pytest.raises(PruneRefused, match="do not match their signed root"):
         prune(OPERATOR, now=later(1))
-    assert AuditEvent.objects.filter(leaf_index__isnull=False).count() == 4
+    assert AuditEvent.objects.sealed().count() == Leaf.objects.count() == 4
 
 
 def test_a_dry_run_deletes_nothing():

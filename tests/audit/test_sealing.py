@@ -1,7 +1,6 @@
 """The sealer: gap-free sequence numbers, signed checkpoints, copies outside the database."""
 
 import base64
-import importlib
 import io
 import json
 import logging
@@ -17,7 +16,14 @@ from django.test.utils import CaptureQueriesContext
 
 from anke.access.guarded import detail_aad
 from anke.audit.catalogue import Event
-from anke.audit.models import AuditEvent, Checkpoint, EventCustomer, SealState
+from anke.audit.models import (
+    AuditEvent,
+    Checkpoint,
+    EventCustomer,
+    Leaf,
+    SealState,
+    UnsealedEvent,
+)
 from anke.audit.offline import Frontier, signature_valid
 from anke.audit.recorder import record
 from anke.audit.sealing import (
@@ -51,14 +57,14 @@ def test_sealing_numbers_events_in_id_order_without_gaps_and_signs_the_tree():
     written = events(7)
     result = seal_pending()
     assert (result.sealed, result.size) == (7, 7)
-    sealed = list(AuditEvent.objects.order_by("id").values_list("id", "leaf_index"))
+    sealed = list(AuditEvent.objects.order_by("id").values_list("id", "leaf__seq"))
     assert sealed == [(e.pk, i) for i, e in enumerate(written)]
     checkpoint = Checkpoint.objects.get()
     assert checkpoint.size == 7
     assert signature_valid(checkpoint_document(checkpoint), trusted_public_keys())
     frontier = Frontier()
-    for row in AuditEvent.objects.order_by("leaf_index"):
-        frontier.append(bytes(row.leaf_hash))
+    for leaf in Leaf.objects.order_by("seq").values_list("hash", flat=True):
+        frontier.append(bytes(leaf))
     assert bytes(checkpoint.root) == frontier.root()
 
 
@@ -67,8 +73,8 @@ def test_a_second_pass_continues_the_same_tree_and_an_empty_pass_signs_nothing()
     seal_pending()
     late = events(2)
     assert seal_pending().sealed == 2
-    assert [e.leaf_index for e in AuditEvent.objects.filter(pk__in=[e.pk for e in late])] \
-        == [3, 4]
+    assert [e.seq for e in AuditEvent.objects.filter(pk__in=[e.pk for e in late])
+            .select_related("leaf")] == [3, 4]
     assert seal_pending().sealed == 0
     assert list(Checkpoint.objects.values_list("size", flat=True)) == [3, 5]
     assert verify_trail().intact
@@ -83,7 +89,7 @@ def test_batches_each_get_a_checkpoint():
 def test_the_leaf_covers_every_column_of_the_event():
     event = events(1)[0]
     seal_pending()
-    row = AuditEvent.objects.values_list("leaf_hash", flat=True).get(pk=event.pk)
+    row = Leaf.objects.values_list("hash", flat=True).get(event_id=event.pk)
     values = AuditEvent.objects.values_list(*DOCUMENT_COLUMNS).get(pk=event.pk)
     assert bytes(row) == event_leaf(0, values)
     assert event_leaf(1, values) != event_leaf(0, values)  # the position is part of the leaf
@@ -123,7 +129,7 @@ def test_a_tampered_sealer_state_is_refused_instead_of_extended():
     events(1)
     with pytest.raises(SealStateCorrupt):
         seal_pending()
-    assert AuditEvent.objects.filter(leaf_index__isnull=True).count() == 1
+    assert AuditEvent.objects.filter(leaf__isnull=True).count() == 1
     assert Checkpoint.objects.count() == 1
 
 
@@ -178,34 +184,6 @@ def test_a_hand_made_event_whose_json_cannot_be_written_back_is_sealed_as_stored
     state = SealState.objects.get()
     assert state.size == state.indexed == AuditEvent.objects.count() == 2
     assert verify_trail().intact
-
-
-def test_the_upgrade_indexes_from_the_first_sealed_event_the_old_code_left_unindexed(cast):
-    """Events the old code recorded were indexed as written; one recorded by the new code and
-    sealed by a sealer still running the old code has no index row: the index starts there."""
-    from django.apps import apps
-
-    migration = importlib.import_module("anke.audit.migrations.0006_sealer_indexes_customers")
-    old = customer_of(cast.sales_a)
-    seal_pending()  # sealed and indexed: as the old code would have left it
-    new = customer_of(cast.sales_b)
-    seal_new()  # sealed, never indexed
-    state = SealState.objects.get()
-    state.indexed = 0
-    state.save()
-
-    migration.start_where_the_index_stops(apps, None)
-
-    first_unindexed = AuditEvent.objects.get(action="customer.create",
-                                             customer_ids=[str(new.pk)]).leaf_index
-    assert SealState.objects.get().indexed == first_unindexed
-    seal_pending()
-    for customer in (old, new):
-        assert [e.action for e in AuditEvent.objects.naming_customer(customer.pk)] == [
-            "customer.create"]
-    EventCustomer.objects.all().delete()  # and back: the old code reads the index alone
-    migration.index_everything_for_the_old_code(apps, None)
-    assert set(EventCustomer.objects.values_list("customer_id", flat=True)) == {old.pk, new.pk}
 
 
 def test_behind_a_transaction_pooler_the_trail_is_read_without_server_side_cursors(
@@ -297,7 +275,8 @@ def test_verify_command_exits_0_when_intact_and_1_naming_the_first_bad_event(cap
     seal_pending()
     call_command("audit", "verify")
     assert "customer index" not in capsys.readouterr().out
-    tamper("UPDATE audit_auditevent SET reason = 'nothing happened' WHERE leaf_index = 2")
+    tamper("UPDATE audit_auditevent SET reason = 'nothing happened' "
+           "WHERE id = (SELECT event_id FROM audit_leaf WHERE seq = 2)")
     with pytest.raises(SystemExit) as exit_:
         call_command("audit", "verify")
     assert exit_.value.code == 1
@@ -345,6 +324,43 @@ def test_events_and_checkpoints_reach_syslog(settings):
     assert [e["seq"] for e in sealed] == [0, 1]
 
 
-def test_the_postgresql_trigger_guards_exactly_the_columns_the_leaf_hash_covers():
-    migration = importlib.import_module("anke.audit.migrations.0004_postgresql_append_only")
-    assert migration.CONTENT == DOCUMENT_COLUMNS
+def test_every_way_of_inserting_an_event_queues_it_for_sealing():
+    recorded = events(1)[0]
+    by_hand = AuditEvent.objects.create(action="customer.view")
+    in_bulk = AuditEvent.objects.bulk_create([AuditEvent(action="customer.view") for _ in range(3)])
+    written = [recorded.pk, by_hand.pk, *(e.pk for e in in_bulk)]
+    assert sorted(UnsealedEvent.objects.values_list("event_id", flat=True)) == sorted(written)
+
+    assert seal_pending().sealed == 5
+
+    assert not UnsealedEvent.objects.exists()
+    assert sorted(Leaf.objects.values_list("event_id", flat=True)) == sorted(written)
+    assert verify_trail().intact
+
+
+def test_stale_queue_entries_written_by_hand_neither_stop_nor_fool_the_sealer():
+    sealed = events(2)
+    seal_pending()
+    late = events(1)[0]
+    # Someone queues a sealed event again and an event that does not exist.
+    tamper("INSERT INTO audit_unsealedevent (event_id) VALUES (%s), (%s)",
+           [sealed[0].pk, late.pk + 1000])
+
+    assert seal_pending().sealed == 1
+
+    assert list(Leaf.objects.order_by("seq").values_list("event_id", flat=True)) == [
+        sealed[0].pk, sealed[1].pk, late.pk]
+    assert not UnsealedEvent.objects.exists()
+    assert verify_trail().intact
+
+
+def test_an_event_taken_off_the_queue_by_hand_is_reported_not_silently_unsealed():
+    hidden = events(2)[1]
+    tamper("DELETE FROM audit_unsealedevent WHERE event_id = %s", [hidden.pk])
+
+    assert seal_pending().sealed == 1
+    report = verify_trail()
+
+    assert [p.message for p in report.problems] == [
+        f"events neither sealed nor queued for sealing (ids {hidden.pk}): they escape the seal"]
+    assert not Leaf.objects.filter(event_id=hidden.pk).exists()

@@ -11,7 +11,7 @@ from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
 from anke.audit.catalogue import Event
-from anke.audit.models import AuditEvent, Checkpoint, SealState
+from anke.audit.models import AuditEvent, Checkpoint, Leaf, SealState
 from anke.audit.offline import Frontier, checkpoint_message, key_id, signature_valid
 from anke.audit.recorder import record
 from anke.audit.retention import PruneRefused, prune
@@ -30,6 +30,8 @@ from tests.audit.conftest import tamper
 
 pytestmark = pytest.mark.django_db
 TABLE = "audit_auditevent"
+# The events at some sequence numbers (" = 5", " >= 10"): numbers live in the leaf table.
+AT_SEQ = "id IN (SELECT event_id FROM audit_leaf WHERE seq{})"
 
 
 @pytest.fixture
@@ -41,7 +43,7 @@ def trail():
                    object_ids=[batch * 4 + i], reason="routine")
         seal_pending()
     assert verify_trail().intact
-    return {e.leaf_index: e.pk for e in AuditEvent.objects.all()}
+    return dict(Leaf.objects.values_list("seq", "event_id"))
 
 
 def problems(report):
@@ -49,17 +51,18 @@ def problems(report):
 
 
 def test_an_edited_row_is_named_exactly(trail):
-    tamper(f"UPDATE {TABLE} SET reason = 'nothing to see' WHERE leaf_index = 5")  # noqa: S608
+    tamper(f"UPDATE {TABLE} SET reason = 'nothing to see' WHERE {AT_SEQ.format(' = 5')}")  # noqa: S608
     report = verify_trail()
     assert report.first_bad == 5
     assert problems(report) == [(5, f"event 5 (id {trail[5]}) was changed after sealing")]
 
 
 def test_an_edit_with_its_hash_recomputed_is_caught_by_the_signed_root(trail):
-    values = list(AuditEvent.objects.values_list(*DOCUMENT_COLUMNS).get(leaf_index=6))
+    values = list(AuditEvent.objects.values_list(*DOCUMENT_COLUMNS).get(leaf__seq=6))
     values[DOCUMENT_COLUMNS.index("reason")] = "nothing to see"
-    tamper(f"UPDATE {TABLE} SET reason = %s, leaf_hash = %s WHERE leaf_index = 6",  # noqa: S608
-           ["nothing to see", event_leaf(6, tuple(values))])
+    tamper(f"UPDATE {TABLE} SET reason = 'nothing to see' WHERE id = %s",  # noqa: S608
+           [trail[6]])
+    tamper("UPDATE audit_leaf SET hash = %s WHERE seq = 6", [event_leaf(6, tuple(values))])
     report = verify_trail()
     assert report.first_bad == 4
     assert problems(report) == [(4, "events 4–7 do not hash to the root signed at size 8 "
@@ -67,7 +70,7 @@ def test_an_edit_with_its_hash_recomputed_is_caught_by_the_signed_root(trail):
 
 
 def test_a_deleted_row_is_reported_as_missing(trail):
-    tamper(f"DELETE FROM {TABLE} WHERE leaf_index = 3")  # noqa: S608
+    tamper(f"DELETE FROM {TABLE} WHERE {AT_SEQ.format(' = 3')}")  # noqa: S608
     report = verify_trail()
     assert report.first_bad == 3
     assert problems(report)[0] == (3, "events 3–3 are missing (deleted after sealing)")
@@ -77,9 +80,9 @@ def test_two_swapped_rows_are_both_named(trail):
     # The attacker swaps the two events' places in the sequence, stored hashes and all: each
     # event's hash covers its sequence number, so both are named; the stored hashes moved too,
     # so the first checkpoint over them no longer matches either.
-    tamper(f"UPDATE {TABLE} SET leaf_index = 999999 WHERE leaf_index = 1")  # noqa: S608
-    tamper(f"UPDATE {TABLE} SET leaf_index = 1 WHERE leaf_index = 9")  # noqa: S608
-    tamper(f"UPDATE {TABLE} SET leaf_index = 9 WHERE leaf_index = 999999")  # noqa: S608
+    tamper("UPDATE audit_leaf SET seq = 999999 WHERE seq = 1")
+    tamper("UPDATE audit_leaf SET seq = 1 WHERE seq = 9")
+    tamper("UPDATE audit_leaf SET seq = 9 WHERE seq = 999999")
     report = verify_trail()
     assert report.first_bad == 0
     assert problems(report) == [
@@ -91,7 +94,7 @@ def test_two_swapped_rows_are_both_named(trail):
 
 
 def test_a_truncated_tail_is_reported_where_it_starts(trail):
-    tamper(f"DELETE FROM {TABLE} WHERE leaf_index >= 10")  # noqa: S608
+    tamper(f"DELETE FROM {TABLE} WHERE {AT_SEQ.format(' >= 10')}")  # noqa: S608
     report = verify_trail()
     assert report.first_bad == 10
     assert problems(report) == [
@@ -99,7 +102,8 @@ def test_a_truncated_tail_is_reported_where_it_starts(trail):
 
 
 def test_a_tail_truncated_with_its_checkpoints_is_caught_by_the_file_outside(trail, settings):
-    tamper(f"DELETE FROM {TABLE} WHERE leaf_index >= 8")  # noqa: S608
+    tamper(f"DELETE FROM {TABLE} WHERE {AT_SEQ.format(' >= 8')}")  # noqa: S608
+    tamper("DELETE FROM audit_leaf WHERE seq >= 8")
     tamper("DELETE FROM audit_checkpoint WHERE size > 8")
     tamper("UPDATE audit_sealstate SET size = 8")
     report = verify_trail()
@@ -126,13 +130,12 @@ def test_a_rewritten_history_signed_by_a_key_the_attacker_added_is_not_trusted(t
     # attacker's own key. Only a key from outside the database (file or --public-key) counts.
     tamper(f"UPDATE {TABLE} SET reason = 'rewritten'")  # noqa: S608
     for seq in range(12):
-        values = AuditEvent.objects.values_list(*DOCUMENT_COLUMNS).get(leaf_index=seq)
-        tamper(f"UPDATE {TABLE} SET leaf_hash = %s WHERE leaf_index = %s",  # noqa: S608
-               [event_leaf(seq, values), seq])
+        values = AuditEvent.objects.values_list(*DOCUMENT_COLUMNS).get(leaf__seq=seq)
+        tamper("UPDATE audit_leaf SET hash = %s WHERE seq = %s", [event_leaf(seq, values), seq])
     forger = Ed25519PrivateKey.generate()
     public = forger.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
     frontier = Frontier()
-    for leaf in AuditEvent.objects.order_by("leaf_index").values_list("leaf_hash", flat=True):
+    for leaf in Leaf.objects.order_by("seq").values_list("hash", flat=True):
         frontier.append(bytes(leaf))
         if frontier.size % 4 == 0:
             checkpoint = Checkpoint.objects.get(size=frontier.size)
@@ -150,8 +153,11 @@ def test_a_rewritten_history_signed_by_a_key_the_attacker_added_is_not_trusted(t
 def test_appending_to_a_sealed_row_through_the_application_is_refused_on_postgresql(trail):
     if connection.vendor != "postgresql":
         pytest.skip("SQLite has no roles or triggers; verify detects instead")
-    for statement in (f"UPDATE {TABLE} SET reason = 'x' WHERE leaf_index = 1",  # noqa: S608
-                      f"DELETE FROM {TABLE} WHERE leaf_index = 1",  # noqa: S608
+    for statement in (f"UPDATE {TABLE} SET reason = 'x' WHERE {AT_SEQ.format(' = 1')}",  # noqa: S608
+                      f"DELETE FROM {TABLE} WHERE {AT_SEQ.format(' = 1')}",  # noqa: S608
+                      "UPDATE audit_leaf SET hash = '' WHERE seq = 1",
+                      "UPDATE audit_leaf SET seq = 99 WHERE seq = 1",
+                      "DELETE FROM audit_leaf WHERE seq = 1",
                       "UPDATE audit_checkpoint SET size = 99 WHERE size = 4",
                       "DELETE FROM audit_checkpoint WHERE size = 4"):
         with pytest.raises(DatabaseError, match="append-only"), transaction.atomic(), \
@@ -160,7 +166,7 @@ def test_appending_to_a_sealed_row_through_the_application_is_refused_on_postgre
     assert verify_trail().intact
 
 
-def test_an_unsealed_row_may_only_gain_its_seal_on_postgresql(db):
+def test_an_event_never_changes_even_before_it_is_sealed_on_postgresql(db):
     if connection.vendor != "postgresql":
         pytest.skip("PostgreSQL trigger")
     event = record(Actor.system(), Event.KEY_VERIFY, object_type="test")
@@ -168,7 +174,7 @@ def test_an_unsealed_row_may_only_gain_its_seal_on_postgresql(db):
             connection.cursor() as cursor:
         cursor.execute(f"UPDATE {TABLE} SET reason = 'x' WHERE id = %s", [event.pk])  # noqa: S608
     assert seal_pending().sealed == 1
-    assert AuditEvent.objects.get(pk=event.pk).leaf_index == 0
+    assert Leaf.objects.get(event_id=event.pk).seq == 0
 
 
 def test_the_checkpoint_file_keeps_what_was_signed(trail, settings):
@@ -212,8 +218,8 @@ def test_a_checkpoint_inserted_with_an_old_date_neither_prunes_nor_extends(trail
 def test_events_given_sequence_numbers_outside_the_sealer_are_reported(trail):
     event = record(Actor.system(), Event.KEY_VERIFY, object_type="forged")
     values = AuditEvent.objects.values_list(*DOCUMENT_COLUMNS).get(pk=event.pk)
-    tamper(f"UPDATE {TABLE} SET leaf_index = 12, leaf_hash = %s WHERE id = %s",  # noqa: S608
-           [event_leaf(12, values), event.pk])
+    tamper("INSERT INTO audit_leaf (seq, event_id, hash) VALUES (12, %s, %s)",
+           [event.pk, event_leaf(12, values)])
     assert problems(verify_trail()) == [
         (12, "events 12–12 carry sequence numbers no signed checkpoint covers")]
 
@@ -262,8 +268,8 @@ def test_verifying_in_parallel_processes_names_the_same_event(monkeypatch):
         record(Actor.system(), Event.KEY_VERIFY, object_type="test", object_ids=[i])
     seal_pending()
     assert verify_trail().intact
-    tamper(f"UPDATE {TABLE} SET reason = 'hidden' WHERE leaf_index = 23")  # noqa: S608
-    tamper(f"DELETE FROM {TABLE} WHERE leaf_index = 31")  # noqa: S608
+    tamper(f"UPDATE {TABLE} SET reason = 'hidden' WHERE {AT_SEQ.format(' = 23')}")  # noqa: S608
+    tamper(f"DELETE FROM {TABLE} WHERE {AT_SEQ.format(' = 31')}")  # noqa: S608
     report = verify_trail()
     assert [seq for seq, _message in problems(report)] == [23, 31]
     assert report.sealed == 39
@@ -271,14 +277,13 @@ def test_verifying_in_parallel_processes_names_the_same_event(monkeypatch):
 
 @pytest.mark.skipif(connection.vendor != "sqlite", reason="SQLite stores any type in any column")
 @pytest.mark.parametrize("statement", [
-    "UPDATE audit_auditevent SET fields = CAST('[\"phone\"]' AS BLOB) WHERE leaf_index = 3",
-    "UPDATE audit_auditevent SET at = '2024-13-45 10:00:00' WHERE leaf_index = 3",
-    "UPDATE audit_auditevent SET object_ids = '" + "[" * 999 + "]" * 999 + "' "
-    "WHERE leaf_index = 3",
-    "UPDATE audit_auditevent SET leaf_hash = 'text' WHERE leaf_index = 3",
+    "UPDATE audit_auditevent SET fields = CAST('[\"phone\"]' AS BLOB) WHERE {event_3}",
+    "UPDATE audit_auditevent SET at = '2024-13-45 10:00:00' WHERE {event_3}",
+    "UPDATE audit_auditevent SET object_ids = '" + "[" * 999 + "]" * 999 + "' WHERE {event_3}",
+    "UPDATE audit_leaf SET hash = 'text' WHERE seq = 3",
 ], ids=["binary JSON", "impossible date", "deep nesting", "hash as text"])
 def test_a_row_tampered_into_nonsense_is_reported_not_a_crash(trail, statement):
-    tamper(statement)
+    tamper(statement.format(event_3=AT_SEQ.format(" = 3")))
     report = verify_trail()
     assert not report.intact
     assert (3, f"event 3 (id {trail[3]}) was changed after sealing") in problems(report)
