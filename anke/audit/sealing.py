@@ -161,27 +161,31 @@ def _checked_frontier(state: SealState) -> Frontier:
     return frontier
 
 
-def _append_leaves(rows: list[tuple[int, int, bytes]]) -> None:
-    """Store the (sequence number, event id, leaf hash) of many events and take them off the
-    queue, in two statements. Only the ids sealed leave the queue: an event that committed late
-    with a lower id is still there for the next batch."""
+def _append_leaves(sealed: list[tuple[int, int, bytes]], *, done: list[int]) -> None:
+    """Store the (sequence number, event id, leaf hash) of many events and take them and the
+    entries ``done`` off the queue, in two statements. Only those leave the queue: an event
+    that committed late with a lower id is still there for the next batch."""
     leaves = connection.ops.quote_name(Leaf._meta.db_table)
     queue = connection.ops.quote_name(UnsealedEvent._meta.db_table)
-    seqs, ids, hashes = (list(column) for column in zip(*rows, strict=True))
+    unqueued = sorted({*done, *(event_id for _seq, event_id, _leaf in sealed)})
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             # Arrays instead of thousands of placeholders to parse.
-            cursor.execute(f"INSERT INTO {leaves} (seq, event_id, hash) "  # noqa: S608
-                           f"SELECT * FROM unnest(%s::bigint[], %s::bigint[], %s::bytea[])",
-                           [seqs, ids, hashes])
+            if sealed:
+                cursor.execute(f"INSERT INTO {leaves} (seq, event_id, hash) "  # noqa: S608
+                               f"SELECT * FROM unnest(%s::bigint[], %s::bigint[], %s::bytea[])",
+                               [list(column) for column in zip(*sealed, strict=True)])
             cursor.execute(f"DELETE FROM {queue} WHERE event_id = ANY(%s)",  # noqa: S608
-                           [ids])
-        else:
+                           [unqueued])
+            return
+        if sealed:
             cursor.execute(f"INSERT INTO {leaves} (seq, event_id, hash) VALUES "  # noqa: S608
-                           + ",".join(["(%s,%s,%s)"] * len(rows)),
-                           [value for row in rows for value in row])
+                           + ",".join(["(%s,%s,%s)"] * len(sealed)),
+                           [value for row in sealed for value in row])
+        for start in range(0, len(unqueued), 10000):  # SQLite's limit on parameters
+            chunk = unqueued[start:start + 10000]
             cursor.execute(f"DELETE FROM {queue} WHERE event_id IN "  # noqa: S608
-                           f"({','.join(['%s'] * len(ids))})", ids)
+                           f"({','.join(['%s'] * len(chunk))})", chunk)
 
 
 def _sign(key: SigningKey, size: int, root: bytes) -> Checkpoint:
@@ -192,44 +196,45 @@ def _sign(key: SigningKey, size: int, root: bytes) -> Checkpoint:
         signature=key.sign(checkpoint_message(origin, size, root, at)))
 
 
-def _seal_batch(key: SigningKey, batch: int) -> int:
+def _seal_batch(key: SigningKey, batch: int) -> int | None:
+    """Seal the events of the next ``batch`` queue entries; None when the queue is empty."""
     with transaction.atomic():
         state = _locked_state()
+        queued = list(UnsealedEvent.objects.order_by("event_id")
+                      .values_list("event_id", flat=True)[:batch])
+        if not queued:
+            return None  # an idle pass checks nothing and signs nothing
+        # Bounded by id on both tables, so the plan walks the queue's range, never the trail.
+        # An event that committed late inside the range is sealed too; an entry whose event is
+        # sealed already or gone (written by hand) is stale and only leaves the queue.
+        low, high = queued[0], queued[-1]
         rows = list(document_rows(
-            AuditEvent.objects.filter(id__in=UnsealedEvent.objects.values("event_id"),
-                                      leaf__isnull=True).order_by("id")[:batch]))
-        if not rows:
-            return 0  # an idle pass checks nothing and signs nothing
-        frontier = _checked_frontier(state)
+            AuditEvent.objects.filter(
+                id__gte=low, id__lte=high,
+                id__in=UnsealedEvent.objects.filter(event_id__gte=low, event_id__lte=high)
+                .values("event_id"))
+            .filter(~Exists(Leaf.objects.filter(event_id=OuterRef("id")))).order_by("id")))
         sealed = []
-        for values in rows:
-            seq = frontier.size
-            leaf = event_leaf(seq, values)
-            frontier.append(leaf)
-            sealed.append((seq, values[0], leaf))
-        _append_leaves(sealed)
-        state.size, state.frontier = frontier.size, [h.hex() for h in frontier.hashes]
-        state.save(update_fields=["size", "frontier"])
-        _sign(key, frontier.size, frontier.root())
-    return len(rows)
-
-
-def _drop_stale_queue_entries() -> int:
-    """Queue entries of events already sealed or not there (written by hand: a trigger queues
-    an event in its own transaction, and the sealer unqueues it in the sealing one)."""
-    stale = UnsealedEvent.objects.filter(
-        Exists(Leaf.objects.filter(event_id=OuterRef("event_id")))
-        | ~Exists(AuditEvent.objects.filter(id=OuterRef("event_id"))))
-    deleted, _per_model = stale.delete()
-    return deleted
+        if rows:
+            frontier = _checked_frontier(state)
+            for values in rows:
+                seq = frontier.size
+                leaf = event_leaf(seq, values)
+                frontier.append(leaf)
+                sealed.append((seq, values[0], leaf))
+        _append_leaves(sealed, done=queued)
+        if sealed:
+            state.size, state.frontier = frontier.size, [h.hex() for h in frontier.hashes]
+            state.save(update_fields=["size", "frontier"])
+            _sign(key, frontier.size, frontier.root())
+    return len(sealed)
 
 
 def seal_new(*, batch: int = BATCH) -> int:
     """Number, hash and sign every event committed so far, one checkpoint per batch."""
     key = active_signing_key()
-    _drop_stale_queue_entries()
     sealed = 0
-    while count := _seal_batch(key, batch):
+    while (count := _seal_batch(key, batch)) is not None:
         sealed += count
     return sealed
 
