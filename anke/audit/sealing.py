@@ -110,10 +110,47 @@ def documents(queryset, chunk_size: int = 5000) -> Iterator[dict]:
             for row in document_rows(queryset, "leaf__seq", chunk_size=chunk_size))
 
 
+JSON_ESCAPED = bytes(range(32)) + b'"\\'  # what json.dumps escapes when ensure_ascii is off
+
+
+def _is_verbatim(text: str) -> bool:
+    """Whether ``json.dumps(ensure_ascii=False)`` writes the text between quotes as it is (no
+    quote, backslash or control character; other unprintable characters are left to it)."""
+    if text.isascii():  # ids, names of fields and actions: checked byte-wise in C
+        raw = text.encode("ascii")
+        return len(raw.translate(None, JSON_ESCAPED)) == len(raw)
+    return text.isprintable() and '"' not in text and "\\" not in text
+
+
+def _json(value) -> str:
+    """``json.dumps`` of one value as ``canonical_json`` writes it. Plain text, integers, null and
+    lists of plain text (ids, field names: most of an event) are written here at a fraction of
+    its cost; anything else is left to it."""
+    kind = type(value)
+    if kind is str and _is_verbatim(value):
+        return '"' + value + '"'
+    if kind is int:
+        return int.__repr__(value)
+    if value is None:
+        return "null"
+    if kind is list:
+        with contextlib.suppress(TypeError):  # an item that is not text
+            if _is_verbatim(",".join(value)):
+                return '["' + '","'.join(value) + '"]' if value else "[]"
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def fast_canonical_json(doc: dict) -> bytes:
+    """The same bytes as ``canonical_json(doc)`` for a document of plain keys, in half the time:
+    sealing and verifying hash every event, and the JSON was most of the cost."""
+    return ("{" + ",".join(['"' + key + '":' + _json(doc[key]) for key in sorted(doc)])
+            + "}").encode("utf-8")
+
+
 def event_leaf(seq: int, values: tuple) -> bytes:
     doc = document(seq, values)
     try:
-        return leaf_hash(canonical_json(doc))
+        return leaf_hash(fast_canonical_json(doc))
     except (UnicodeEncodeError, RecursionError):
         # JSON written by hand that parses but cannot be written back (a lone surrogate, nesting
         # at the limit) is hashed as the text stored, so one such row never stops the sealer.
