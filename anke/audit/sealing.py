@@ -55,6 +55,7 @@ def utc_text(moment: datetime.datetime) -> str:
 
 
 JSON_COLUMNS = ("object_ids", "customer_ids", "fields")
+BINARY_TYPES = frozenset((bytes, memoryview))  # what the drivers return for a blob
 
 
 def _comparable(value):
@@ -66,8 +67,9 @@ def document(seq: int, values: tuple) -> dict:
     """An event row (``DOCUMENT_COLUMNS`` as the database gives them, see ``document_rows``) as
     the JSON its leaf hash covers. A value that does not parse stays as stored, so a row
     tampered into nonsense is reported as changed rather than stopping the verifier."""
-    doc = {column: _comparable(value)
-           for column, value in zip(DOCUMENT_COLUMNS, values, strict=True)}
+    doc = dict(zip(DOCUMENT_COLUMNS, values, strict=True))
+    if not BINARY_TYPES.isdisjoint(map(type, values)):  # rare: checked once, not per value
+        doc = {column: _comparable(value) for column, value in doc.items()}
     doc["seq"] = seq
     at = doc["at"]
     if isinstance(at, str):  # SQLite's text (document_rows keeps its driver from parsing it)
