@@ -163,9 +163,6 @@ class EncryptedMixin:
     def decode(self, data: bytes):
         return data.decode()
 
-    def aad(self, obj) -> bytes:
-        return envelope.field_aad(obj._meta.db_table, self.column, obj.pk, subject_id_of(obj))
-
     def open(self, obj, sealed: Sealed):
         keys = datakeys.read_keys_of(obj)
         if keys is None:
@@ -181,22 +178,37 @@ class EncryptedMixin:
                 sealed, reason = again, self._decrypt(keys, obj, again)
         if not isinstance(reason, str):
             return reason.value
-        if reason != Unreadable.ERASED:
-            record(keys.actor, Event.DATA_UNREADABLE, object_type=obj._meta.model_name,
-                   object_ids=[obj.pk], fields=[self.name], outcome=Outcome.ERROR,
-                   reason=reason, customers=[subject_id_of(obj)])
+        self.report_unreadable(keys.actor, obj.pk, subject_id_of(obj), reason)
         return Unreadable(reason, sealed)
 
+    def report_unreadable(self, actor, row_id, subject_id, reason: str) -> None:
+        """Audit a value that failed to open (an erased one is expected, not an incident)."""
+        if reason != Unreadable.ERASED:
+            record(actor, Event.DATA_UNREADABLE, object_type=self.model._meta.model_name,
+                   object_ids=[row_id], fields=[self.name], outcome=Outcome.ERROR,
+                   reason=reason, customers=[subject_id])
+
     def _decrypt(self, keys, obj, sealed: Sealed):
-        """The value (wrapped, so None stays a value) or the reason it cannot be opened."""
+        return self.decrypt_stored(keys, obj._meta.db_table, obj.pk, subject_id_of(obj), sealed)
+
+    def decrypt_stored(self, keys, table: str, row_id, subject_id, sealed: Sealed):
+        """The value (wrapped, so None stays a value) or the reason it cannot be opened; for
+        batches that read rows as values rather than model instances (key rotation)."""
         try:
             blob = envelope.from_text(sealed.text)
-            key = keys.key(subject_id_of(obj), envelope.key_version_of(blob))
-            return _Opened(self.decode(envelope.open_sealed(key, blob, self.aad(obj))))
+            key = keys.key(subject_id, envelope.key_version_of(blob))
+            aad = envelope.field_aad(table, self.column, row_id, subject_id)
+            return _Opened(self.decode(envelope.open_sealed(key, blob, aad)))
         except datakeys.Unopenable as error:
             return error.reason
         except envelope.IntegrityFailure:
             return Unreadable.INTEGRITY
+
+    def encrypt(self, key_version: int, key: bytes, value, table: str, row_id,
+                subject_id) -> str:
+        """The column text of ``value`` sealed under a data key."""
+        aad = envelope.field_aad(table, self.column, row_id, subject_id)
+        return envelope.to_text(envelope.seal(key, key_version, self.encode(value), aad))
 
     # --- the database side ------------------------------------------------------------------
 
@@ -210,8 +222,8 @@ class EncryptedMixin:
         if isinstance(value, Unreadable):
             return value.sealed
         version, key = datakeys.write_key_for(model_instance)
-        return Ciphertext(envelope.to_text(
-            envelope.seal(key, version, self.encode(value), self.aad(model_instance))))
+        return Ciphertext(self.encrypt(version, key, value, model_instance._meta.db_table,
+                                       model_instance.pk, subject_id_of(model_instance)))
 
     def get_prep_value(self, value):
         if isinstance(value, Sealed):

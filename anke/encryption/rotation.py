@@ -21,12 +21,11 @@ from anke.access.policy import has_permission
 from anke.audit.catalogue import Event, Outcome
 from anke.audit.recorder import record
 from anke.core.errors import ActionDenied
-from anke.encryption import envelope
+from anke.encryption import blind_index, envelope
 from anke.encryption.blind_index import VERSION_SHIFT
 from anke.encryption.checks import check_key_file
 from anke.encryption.datakeys import (
     READ_KEYS_ATTR,
-    WRITE_KEY_ATTR,
     ReadKeys,
     lock_subjects,
     new_data_key,
@@ -214,30 +213,47 @@ def _rekey_subjects(actor, old_rows: list[DataKey]) -> int:
     """Re-encrypt every row of these subjects under new keys, in the caller's transaction.
 
     The key rows (locked by the caller) are replaced in place, so a shred waiting on one of
-    them destroys the new key when it gets its turn.
+    them destroys the new key when it gets its turn. Rows are read as values, not model
+    instances: building and saving instances was most of the time. A value that cannot be
+    opened keeps its envelope and its token, audited and counted, as an instance save would.
     """
-    marker = connection.atomic_blocks[0]
     subjects = [row.subject_id for row in old_rows]
     fresh = {str(row.subject_id): new_data_key(row.subject_id, row.version + 1)
              for row in old_rows}
     old_keys = ReadKeys(actor, subjects)
     unreadable = 0
     for model in encrypted_models():
-        fields = [*encrypted_fields(model), *index_fields(model)]
+        sealed_fields, token_fields = encrypted_fields(model), index_fields(model)
+        position = {field.name: i for i, field in enumerate(sealed_fields)}
+        table, pk_field = model._meta.db_table, model._meta.pk
+        rows = model.objects.filter(**{subject_lookup(model): subjects}).values_list(
+            "pk", subject_field(model), *(f.attname for f in (*sealed_fields, *token_fields)))
         updates = []
-        for obj in model.objects.filter(**{subject_lookup(model): subjects}):
-            setattr(obj, READ_KEYS_ATTR, old_keys)
-            for field in encrypted_fields(model):
-                value = getattr(obj, field.attname)  # opens it under the old key
-                if isinstance(value, Unreadable):
-                    unreadable += 1  # cannot be re-encrypted; it stays as unreadable as it was
-            new_row, dek = fresh[str(subject_id_of(obj))]
-            setattr(obj, WRITE_KEY_ATTR, (marker, (new_row.version, dek)))
-            updates.append((*(f.get_db_prep_save(f.pre_save(obj, False), connection)
-                              for f in fields),
-                            model._meta.pk.get_db_prep_value(obj.pk, connection)))
+        for pk, subject_id, *stored in rows:
+            row, subject = str(pk), str(subject_id)  # as the associated data spells them
+            new_row, dek = fresh[subject]
+            sealed_values, old_tokens = stored[:len(sealed_fields)], stored[len(sealed_fields):]
+            texts, values = [], []
+            for field, sealed in zip(sealed_fields, sealed_values, strict=True):
+                opened = (field.decrypt_stored(old_keys, table, row, subject, sealed)
+                          if sealed is not None else None)
+                if isinstance(opened, str):  # why it cannot be opened
+                    field.report_unreadable(actor, pk, subject, opened)
+                    unreadable += 1
+                    texts.append(sealed.text)
+                    values.append(Unreadable)
+                    continue
+                value = opened.value if opened is not None else None
+                texts.append(field.encrypt(new_row.version, dek, value, table, row, subject))
+                values.append(value)
+            tokens = []
+            for field, old_token in zip(token_fields, old_tokens, strict=True):
+                value = values[position[field.source]]
+                tokens.append(old_token if value is Unreadable else blind_index.token_for_write(
+                    sealed_fields[position[field.source]].index_group, value))
+            updates.append((*texts, *tokens, pk_field.get_db_prep_value(pk, connection)))
         if updates:
-            _update_many(model, fields, updates)
+            _update_many(model, [*sealed_fields, *token_fields], updates)
     now = DataKey._meta.get_field("created_at").get_db_prep_value(timezone.now(), connection)
     _update_many(DataKey, [DataKey._meta.get_field(name) for name in
                            ("version", "kek_version", "wrapped", "created_at")],

@@ -161,8 +161,19 @@ def test_rows_indexed_under_the_old_key_during_the_rotation_are_reindexed(custom
 def test_a_value_unreadable_before_the_rotation_is_reported_and_stays_so(customers, capsys):
     broken = customers[3]
     set_raw_value(Customer, broken.pk, "phone", raw_values(Customer, customers[4].pk, "phone")[0])
+    stored = Customer.objects.values_list("phone_bidx", flat=True).get(pk=broken.pk), \
+        raw_values(Customer, broken.pk, "phone")
     with pytest.raises(CommandError, match="1 values were unreadable before the rotation"):
         call_command("keys", "rotate-data", "--batch", "5")
+    # Kept as it was, envelope and token: re-encrypting needs the value, and there is none.
+    assert (Customer.objects.values_list("phone_bidx", flat=True).get(pk=broken.pk),
+            raw_values(Customer, broken.pk, "phone")) == stored
+    # Audited when the re-keying met it, and again by the pass over rows left with old index
+    # tokens (this one keeps its token), where its old key is gone by then.
+    assert list(AuditEvent.objects.filter(action="crypto.unreadable").order_by("id")
+                .values_list("object_ids", "customer_ids", "fields", "reason")) == [
+        ([str(broken.pk)], [str(broken.pk)], ["phone"], reason)
+        for reason in ("integrity", "missing_key")]
     with pytest.raises(CommandError, match="cannot be read"):
         call_command("keys", "verify")
     out = capsys.readouterr().out
