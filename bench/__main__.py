@@ -151,7 +151,8 @@ class Arm:
     def login(self, username: str, args: argparse.Namespace) -> client.Session:
         try:
             return client.login(server.HOST, self.served.port, username,
-                                self.logins[username], timeout=args.timeout)
+                                self.logins[username], timeout=args.timeout,
+                                totp_secret=self.target.demo_totp_secret())
         except (OSError, http.client.HTTPException) as error:
             raise BenchError(f"{self.target.label}: login as {username} failed: "
                              f"{type(error).__name__}: {error} (gunicorn "

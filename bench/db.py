@@ -100,6 +100,11 @@ class Target:
         env.pop("PYTHONHOME", None)
         return env
 
+    def demo_totp_secret(self) -> str | None:
+        """The authenticator secret the demo accounts share (none before second factors)."""
+        path = self.var_dir / "demo-totp.txt"
+        return path.read_text().strip() if path.exists() else None
+
     def logins(self) -> dict[str, str]:
         """username → password from the demo's logins file."""
         path = self.var_dir / "demo-logins.txt"
