@@ -36,7 +36,7 @@ from anke.access.grants import (
     revoke_grant,
     sees_all_grants,
 )
-from anke.access.guarded import audit_read, require_permission
+from anke.access.guarded import audit_read, deny, require_permission
 from anke.access.models import Grant, ReviewCampaign
 from anke.access.policy import has_permission
 from anke.access.reviews import (
@@ -160,9 +160,11 @@ def grant_create(request):
 @login_required
 @require_http_methods(["GET", "POST"])
 def grant_revoke(request, pk):
-    grant = get_object_or_404(grants_visible_to(request.user), pk=pk)
-    if not may_revoke(request.user, grant):
-        raise PermissionDenied
+    # As the action answers: whoever may not revoke a grant is told it does not exist, and the
+    # attempt is recorded (a user manager sees every grant but may revoke only with approval).
+    grant = grants_visible_to(request.user).filter(pk=pk).first()
+    if grant is None or not may_revoke(request.user, grant):
+        deny(Actor.from_request(request), Event.GRANT_REVOKE, Grant, [pk], "not_visible")
     form = RevokeForm(request.POST or None)
     return _submit(
         request, form, lambda actor, data: revoke_grant(actor, pk, reason=data["reason"]),

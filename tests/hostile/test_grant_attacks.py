@@ -194,6 +194,27 @@ def test_a_stranger_cannot_revoke_or_even_find_a_grant(cast):
     assert grant.revoked_at is None
 
 
+def test_the_revoke_page_tells_whoever_may_not_revoke_that_the_grant_does_not_exist(cast):
+    grant = attempt(cast.manager, cast.sales_b, [customer_of(cast.sales_a)])
+    # A user manager without grant approval lists every grant but may revoke none of them.
+    with tripwire_off():
+        desk = Role.objects.create(code="user_desk", name="User desk",
+                                   permissions=["user.view", "user.manage"], scopes={})
+        cast.service.roles.add(desk)
+    forget_roles(cast.service)
+    for user in (cast.service, cast.sales_a):
+        client = Client()
+        client.force_login(user)
+        page = f"/access/grants/{grant.pk}/revoke/"
+        assert client.get(page).status_code == 404
+        assert client.post(page, {"reason": "sabotage"}).status_code == 404
+        refused = AuditEvent.objects.filter(action="grant.revoke", actor_username=user.username)
+        assert list(refused.values_list("outcome", "reason", "object_ids")) == [
+            ("denied", "not_visible", [str(grant.pk)])] * 2
+    grant.refresh_from_db()
+    assert grant.revoked_at is None
+
+
 def test_web_forms_refuse_forged_choices(cast):
     own = customer_of(cast.sales_a)
     client = Client()
