@@ -13,6 +13,7 @@ import pytest
 from django.db import connection
 
 from anke.access import guarded
+from anke.audit.models import AuditEvent
 from anke.core.context import Actor
 from anke.customers import actions
 from anke.customers.actions import (
@@ -161,3 +162,26 @@ def test_writes_waiting_on_rotate_data_use_the_new_key(cast, private_key_file, m
     finish(release, rotating, editing, adding)
     assert all(not failures for _label, _checked, failures in verify_all(OPERATOR))
     assert read_back(Customer, customer.pk).phone == "+8613900000009"
+
+
+def test_parallel_reveals_never_pass_the_hourly_limit(cast, settings):
+    """The allowance is counted in the trail with the user's row locked: eight reveals at once
+    with room for three leave exactly three allowed and five refused, all recorded."""
+    settings.REVEALS_PER_HOUR = 3
+    customer = customer_of(cast.sales_a, phone="13812345678")
+    start, out = threading.Barrier(8), {}
+
+    def reveal():
+        client = signed_in(cast.service)
+        start.wait()
+        return client.post(f"/api/v1/customers/{customer.pk}/reveal/", {
+            "field_names": ["phone"], "reason": "客户来电核实身份，需要完整号码回拨"},
+            format="json").status_code
+
+    threads = [in_thread(reveal, out, f"reveal {i}") for i in range(8)]
+    for thread in threads:
+        thread.join(60)
+    assert sorted(out.values()) == [200] * 3 + [429] * 5
+    outcomes = AuditEvent.objects.filter(action="customer.reveal").values_list("outcome",
+                                                                               flat=True)
+    assert sorted(outcomes) == ["allowed"] * 3 + ["denied"] * 5
