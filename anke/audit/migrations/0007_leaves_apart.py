@@ -33,13 +33,14 @@ CREATE TRIGGER audit_event_sealed_is_final BEFORE UPDATE ON audit_auditevent
 
 # A statement trigger with a transition table: one INSERT … SELECT per statement, so a bulk
 # insert of events queues them in one pass too. SECURITY DEFINER (the owner's rights, with the
-# search path fixed to the migration's): the queue is written by this trigger alone, and the web
+# search path fixed to the migration's schema with the session's temporary schema last, and the
+# table qualified, so no temporary table can stand in for the queue and run code as the owner), and the web
 # role holds no privilege on it but SELECT (docs/audit.md).
 CREATE_POSTGRESQL = """
 CREATE OR REPLACE FUNCTION anke_audit_queue_for_sealing() RETURNS trigger
-    LANGUAGE plpgsql SECURITY DEFINER SET search_path FROM CURRENT AS $$
+    LANGUAGE plpgsql SECURITY DEFINER SET search_path = {schema}, pg_temp AS $$
 BEGIN
-    INSERT INTO audit_unsealedevent (event_id) SELECT id FROM inserted_events;
+    INSERT INTO {schema}.audit_unsealedevent (event_id) SELECT id FROM inserted_events;
     RETURN NULL;
 END;
 $$;
@@ -78,6 +79,10 @@ MOVE_BACK = [
 def _sql(postgresql: str | list[str] | None, sqlite: str | list[str] | None):
     def run(apps, schema_editor):
         statements = postgresql if schema_editor.connection.vendor == "postgresql" else sqlite
+        if statements is CREATE_POSTGRESQL:
+            with schema_editor.connection.cursor() as cursor:
+                cursor.execute("SELECT quote_ident(current_schema())")
+                statements = statements.replace("{schema}", cursor.fetchone()[0])
         for statement in [statements] if isinstance(statements, str) else statements or []:
             schema_editor.execute(statement, params=None)  # no placeholders: RAISE uses %
     return run
