@@ -32,10 +32,10 @@ CREATE TRIGGER audit_event_sealed_is_final BEFORE UPDATE ON audit_auditevent
 """.format(old=POSTGRESQL_OLD[0]._OLD, new=POSTGRESQL_OLD[0]._NEW) + POSTGRESQL_OLD[1].CREATE
 
 # A statement trigger with a transition table: one INSERT … SELECT per statement, so a bulk
-# insert of events queues them in one pass too. SECURITY DEFINER (the owner's rights, with the
-# search path fixed to the migration's schema with the session's temporary schema last, and the
-# table qualified, so no temporary table can stand in for the queue and run code as the owner), and the web
-# role holds no privilege on it but SELECT (docs/audit.md).
+# insert of events queues them in one pass too. SECURITY DEFINER: the queue is written by this
+# trigger alone, and the web role holds no privilege on it but SELECT (docs/audit.md). The table
+# is schema-qualified and the temporary schema searched last, so no temporary table can stand in
+# for the queue and run code with the owner's rights.
 CREATE_POSTGRESQL = """
 CREATE OR REPLACE FUNCTION anke_audit_queue_for_sealing() RETURNS trigger
     LANGUAGE plpgsql SECURITY DEFINER SET search_path = {schema}, pg_temp AS $$
