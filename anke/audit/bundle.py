@@ -15,7 +15,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from django.db.models import Max, Min
+from django.db.models import Exists, Max, Min, OuterRef
 
 from anke.audit import offline
 from anke.audit.models import AuditEvent, Checkpoint, Leaf, PrunePoint
@@ -58,8 +58,10 @@ def kept_tree(size: int) -> Tree:
     start = prune.size if prune else 0
     known = Frontier(prune.size, [bytes.fromhex(h) for h in prune.frontier]).nodes() \
         if prune else {}
-    leaves = [bytes(h) for h in Leaf.objects.filter(seq__gte=start, seq__lt=size)
-              .order_by("seq").values_list("hash", flat=True).iterator(chunk_size=10000)]
+    # Only leaves whose event is still there: a leaf outlives an event deleted by hand.
+    leaves = [bytes(h) for h in Leaf.objects.filter(
+        Exists(AuditEvent.objects.filter(id=OuterRef("event_id"))), seq__gte=start, seq__lt=size)
+        .order_by("seq").values_list("hash", flat=True).iterator(chunk_size=10000)]
     if len(leaves) != size - start:
         raise BundleError("sealed events are missing: run `anke audit verify`")
     return Tree(leaves, start, known)

@@ -46,9 +46,6 @@ class AuditEventQuerySet(models.QuerySet):
         return (self.filter(Q(id__in=indexed) | Q(id__in=not_indexed) | Q(id__in=unsealed))
                 .naming("customer_ids", str(customer_id)))
 
-    def sealed(self):
-        return self.filter(leaf__isnull=False)
-
 
 class AuditEvent(models.Model):
     """One recorded action. Names objects by id and fields by name, never by value."""

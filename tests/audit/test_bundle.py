@@ -22,6 +22,7 @@ from anke.audit.signing import active_signing_key
 from anke.core.context import Actor
 from anke.core.errors import NotVisible
 from anke.customers.actions import view_customer
+from tests.audit.conftest import tamper
 from tests.personas import actor, customer_of
 
 pytestmark = pytest.mark.django_db
@@ -222,3 +223,14 @@ def test_forged_bundles_that_keep_the_signed_root_fail_offline(tmp_path, public_
     done = offline_verify(bundle, "--public-key", public_key)
     assert done.returncode == 1, done.stdout
     assert done.stdout.startswith("FAIL ")
+
+
+def test_no_bundle_is_exported_while_a_sealed_event_is_missing(tmp_path, public_key):
+    """An event deleted after sealing leaves its leaf behind; the bundle must not quietly leave
+    the event out (its proofs would still verify)."""
+    events(4)
+    seal_pending()
+    tamper("DELETE FROM audit_auditevent "
+           "WHERE id = (SELECT event_id FROM audit_leaf WHERE seq = 2)")
+    with pytest.raises(CommandError, match="sealed events are missing"):
+        export(tmp_path / "bundle")
